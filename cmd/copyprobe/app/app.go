@@ -1,0 +1,140 @@
+// Package app is the copyprobe command line.
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/pvreboot/pvreboot/cmd/internal/exitcode"
+	"github.com/pvreboot/pvreboot/cmd/internal/probeflags"
+	"github.com/pvreboot/pvreboot/framework/probe"
+	"github.com/spf13/cobra"
+)
+
+// Streams are the command's standard streams.
+type Streams struct {
+	In       io.Reader
+	Out, Err io.Writer
+}
+
+// Run executes copyprobe with args and returns the exit code.
+func Run(ctx context.Context, args []string, s Streams) int {
+	root := newRoot(s)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err != nil {
+		fmt.Fprintf(s.Err, "copyprobe: %v\n", err)
+	}
+	return exitcode.Of(err)
+}
+
+func newRoot(s Streams) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "copyprobe",
+		Short: "Measure file copies per syscall (sendfile, copy_file_range, read/write, an external cp)",
+		Example: `  copyprobe run --dir /data
+  copyprobe run --dir /data --method exec --exec-cmd 'busybox cp {src} {dst}'
+  copyprobe env --dir /data`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(s.Out)
+	root.SetErr(s.Err)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return exitcode.UsageError(err) })
+	root.AddCommand(newRunCmd(s), newEnvCmd(s), newServeCmd(s))
+	return root
+}
+
+func newRunCmd(s Streams) *cobra.Command {
+	var f probeflags.Flags
+	var verbose bool
+	cmd := &cobra.Command{
+		Use:   "run --dir DIR [flags]",
+		Short: "Copy a random file in DIR and print per-call latency as JSON (pvreboot.dev/probe/v1)",
+		Example: `  # BusyBox cp's pattern: sendfile, 16 MiB calls, cold cache, 5 copies of 256 MiB
+  copyprobe run --dir /data
+  # GNU cp >= 9.0
+  copyprobe run --dir /data --method copy_file_range --file-size 64Mi`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts, err := f.Options()
+			if err != nil {
+				return exitcode.UsageError(err)
+			}
+			var log *slog.Logger
+			if verbose {
+				log = slog.New(slog.NewTextHandler(s.Err, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			}
+			rep, err := probe.Run(cmd.Context(), opts, log)
+			if err != nil {
+				if errors.Is(err, probe.ErrChecksumMismatch) {
+					return exitcode.ViolationError(err)
+				}
+				return err
+			}
+			return writeJSON(s.Out, rep)
+		},
+	}
+	f.Bind(cmd.Flags())
+	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "log progress to stderr")
+	return cmd
+}
+
+func newEnvCmd(s Streams) *cobra.Command {
+	var dir string
+	cmd := &cobra.Command{
+		Use:     "env --dir DIR",
+		Short:   "Print only the environment block for DIR: mount, cgroup limits, sysctls, readahead",
+		Example: `  copyprobe env --dir /data`,
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if dir == "" {
+				return exitcode.Usagef("--dir: required")
+			}
+			env, err := probe.CollectEnv(dir)
+			if err != nil {
+				return exitcode.UsageError(fmt.Errorf("--dir: %w", err))
+			}
+			return writeJSON(s.Out, env)
+		},
+	}
+	cmd.Flags().StringVar(&dir, "dir", "", "directory to describe (required)")
+	return cmd
+}
+
+func newServeCmd(s Streams) *cobra.Command {
+	return &cobra.Command{
+		Use:   "serve",
+		Short: "Wait until SIGTERM or SIGINT: the main process of a workload pod, exiting promptly on stop",
+		Long: "serve keeps a workload container alive so that measurements can be exec'd into it. " +
+			"It exits at once on SIGTERM, so that a node's clean shutdown is not held up by systemd's stop timeout.",
+		Example: `  copyprobe serve`,
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fmt.Fprintln(s.Err, "copyprobe: serving; exec `copyprobe run` to measure")
+			<-cmd.Context().Done()
+			fmt.Fprintln(s.Err, "copyprobe: stopping")
+			return nil
+		},
+	}
+}
+
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return exitcode.Usagef("%s: unexpected argument %q", cmd.CommandPath(), args[0])
+	}
+	return nil
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return fmt.Errorf("write JSON: %w", err)
+	}
+	return nil
+}

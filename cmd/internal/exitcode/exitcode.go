@@ -1,0 +1,51 @@
+// Package exitcode defines the exit codes of every pvreboot command and maps
+// errors to them.
+package exitcode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Exit codes shared by pvreboot and copyprobe.
+const (
+	OK        = 0 // pass
+	Violation = 1 // a budget was violated or a regression detected
+	Usage     = 2 // invalid input or usage
+	Infra     = 3 // environment or infrastructure failure
+)
+
+// Error carries an exit code with its cause.
+type Error struct {
+	Code int
+	Err  error
+}
+
+func (e *Error) Error() string { return e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+// UsageError marks err as bad input (exit 2).
+func UsageError(err error) error { return &Error{Code: Usage, Err: err} }
+
+// Usagef formats a bad-input error (exit 2).
+func Usagef(format string, a ...any) error { return UsageError(fmt.Errorf(format, a...)) }
+
+// ViolationError marks err as a failed verdict (exit 1).
+func ViolationError(err error) error { return &Error{Code: Violation, Err: err} }
+
+// Of returns the exit code for err: nil is OK, an *Error its code, anything
+// else an infrastructure failure.
+func Of(err error) int {
+	if err == nil {
+		return OK
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	if errors.Is(err, context.Canceled) {
+		return Infra
+	}
+	return Infra
+}

@@ -1,0 +1,5 @@
+// Package probe measures file copies the way the Local PV regression shows them:
+// per-syscall latency of sendfile, copy_file_range or read/write, with the
+// environment (mount, cgroup limits, sysctls, readahead) that explains a change.
+// It imports only the standard library, golang.org/x/sys and gonum's stat.
+package probe
