@@ -1,5 +1,5 @@
 # Thin targets: the work is in ci/.
-.PHONY: build test verify bench
+.PHONY: build test verify bench images cluster e2e-kind
 build:
 	ci/build.sh
 test:
@@ -8,3 +8,12 @@ verify:
 	ci/verify.sh
 bench:
 	go test -run XXX -bench . -benchtime 2s ./framework/probe
+# Docker engine, kind node image and probe image, built where missing.
+images:
+	ci/images.sh
+# A Ready 1 control-plane + 2 worker kind cluster named pvreboot.
+cluster:
+	ci/cluster.sh
+# The Ginkgo kind suite on a real cluster it creates and deletes.
+e2e-kind:
+	ci/e2e-kind.sh

@@ -39,6 +39,9 @@ type Cmd struct {
 	Stdin io.Reader
 	// Stream, when set, also receives the combined output as it is produced.
 	Stream io.Writer
+	// Stdout, when set, receives standard output instead of the returned
+	// bytes (Output only), e.g. to pipe into another command.
+	Stdout io.Writer
 }
 
 // Output runs the command and returns its stdout. Stderr goes into the error
@@ -55,6 +58,9 @@ func Output(ctx context.Context, c Cmd) ([]byte, error) {
 	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout
+	if c.Stdout != nil {
+		cmd.Stdout = c.Stdout
+	}
 	cmd.Stderr = &stderr
 	if c.Stream != nil {
 		cmd.Stderr = io.MultiWriter(&stderr, c.Stream)

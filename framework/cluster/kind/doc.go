@@ -1,0 +1,4 @@
+// Package kind provides kind clusters through kind's Go API
+// (sigs.k8s.io/kind/pkg/cluster), not the kind binary. It must not import
+// ginkgo, gomega, e2e/ or cmd/.
+package kind

@@ -1,0 +1,312 @@
+package kind
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/pvreboot/pvreboot/framework/cluster"
+	"github.com/pvreboot/pvreboot/framework/exec"
+	kindcluster "sigs.k8s.io/kind/pkg/cluster"
+	"sigs.k8s.io/kind/pkg/cluster/nodes"
+	"sigs.k8s.io/kind/pkg/cluster/nodeutils"
+	kindlog "sigs.k8s.io/kind/pkg/log"
+)
+
+// ErrNotFound is returned when no cluster of that name exists.
+var ErrNotFound = errors.New("kind cluster not found")
+
+// Provider manages kind clusters with the Docker node provider.
+type Provider struct {
+	p        *kindcluster.Provider
+	log      *slog.Logger
+	progress io.Writer
+	docker   []string
+}
+
+// New returns a provider. progress receives kind's step lines ("Preparing
+// nodes", ...); log nil means silent.
+func New(log *slog.Logger, progress io.Writer) *Provider {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if progress == nil {
+		progress = io.Discard
+	}
+	return &Provider{
+		p:        kindcluster.NewProvider(kindcluster.ProviderWithDocker(), kindcluster.ProviderWithLogger(&logAdapter{log: log, progress: progress})),
+		log:      log,
+		progress: progress,
+		docker:   []string{"docker"},
+	}
+}
+
+// CreateOptions describe a cluster to create.
+type CreateOptions struct {
+	Name       string
+	ConfigFile string // kind v1alpha4 config; empty for kind's default
+	Image      string // node image; empty for kind's default
+	// Reuse returns an existing healthy cluster of that name instead of failing.
+	Reuse bool
+	// WaitForReady bounds the wait for the control plane to be Ready.
+	WaitForReady time.Duration
+	// Retain keeps failed nodes for debugging.
+	Retain bool
+}
+
+// Cluster is one kind cluster.
+type Cluster struct {
+	name string
+	p    *Provider
+}
+
+// Name of the cluster.
+func (c *Cluster) Name() string { return c.name }
+
+// Get returns an existing cluster.
+func (p *Provider) Get(ctx context.Context, name string) (*Cluster, error) {
+	ok, err := p.Exists(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("kind cluster %q: %w", name, ErrNotFound)
+	}
+	return &Cluster{name: name, p: p}, nil
+}
+
+// Exists reports whether a cluster of that name exists.
+func (p *Provider) Exists(ctx context.Context, name string) (bool, error) {
+	names, err := p.List(ctx)
+	if err != nil {
+		return false, err
+	}
+	return slices.Contains(names, name), nil
+}
+
+// List returns the names of kind clusters.
+func (p *Provider) List(ctx context.Context) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	names, err := p.p.List()
+	if err != nil {
+		return nil, fmt.Errorf("list kind clusters: %w", err)
+	}
+	return names, nil
+}
+
+// Create creates a cluster, or with Reuse returns a healthy existing one.
+// An existing cluster whose nodes are not all running is an error naming them
+// (delete it, or let Create replace it with Reuse=false after Delete).
+func (p *Provider) Create(ctx context.Context, o CreateOptions) (*Cluster, error) {
+	if o.Name == "" {
+		return nil, errors.New("create kind cluster: name: must be set")
+	}
+	if o.ConfigFile != "" {
+		if _, err := os.Stat(o.ConfigFile); err != nil {
+			return nil, fmt.Errorf("create kind cluster %q: config: %w", o.Name, err)
+		}
+	}
+	exists, err := p.Exists(ctx, o.Name)
+	if err != nil {
+		return nil, err
+	}
+	if exists {
+		if !o.Reuse {
+			return nil, fmt.Errorf("create kind cluster %q: a cluster of that name exists (delete it, or reuse it)", o.Name)
+		}
+		c := &Cluster{name: o.Name, p: p}
+		if err := c.Healthy(ctx); err != nil {
+			return nil, fmt.Errorf("reuse kind cluster %q: %w", o.Name, err)
+		}
+		fmt.Fprintf(p.progress, "Reusing kind cluster %q: every node container is running\n", o.Name)
+		return c, nil
+	}
+	opts := []kindcluster.CreateOption{
+		kindcluster.CreateWithRetain(o.Retain),
+		kindcluster.CreateWithDisplayUsage(false),
+		kindcluster.CreateWithDisplaySalutation(false),
+		// Do not touch the user's ~/.kube/config: Kubeconfig() returns one.
+		kindcluster.CreateWithKubeconfigPath(os.DevNull),
+	}
+	if o.ConfigFile != "" {
+		opts = append(opts, kindcluster.CreateWithConfigFile(o.ConfigFile))
+	}
+	if o.Image != "" {
+		opts = append(opts, kindcluster.CreateWithNodeImage(o.Image))
+	}
+	if o.WaitForReady > 0 {
+		opts = append(opts, kindcluster.CreateWithWaitForReady(o.WaitForReady))
+	}
+	// kind's Create takes no context; it is bounded by its own steps' timeouts.
+	if err := p.p.Create(o.Name, opts...); err != nil {
+		return nil, fmt.Errorf("create kind cluster %q: %w", o.Name, err)
+	}
+	return &Cluster{name: o.Name, p: p}, nil
+}
+
+// Delete deletes a cluster: its node containers, their volumes and the
+// cluster's kubeconfig entry. A missing cluster is not an error.
+func (p *Provider) Delete(ctx context.Context, name string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := p.p.Delete(name, os.DevNull); err != nil {
+		return fmt.Errorf("delete kind cluster %q: %w", name, err)
+	}
+	return nil
+}
+
+// Kubeconfig returns a kubeconfig reaching the cluster from this host.
+func (c *Cluster) Kubeconfig(ctx context.Context) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s, err := c.p.p.KubeConfig(c.name, false)
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig of kind cluster %q: %w", c.name, err)
+	}
+	return []byte(s), nil
+}
+
+// Nodes lists the cluster's nodes with their container IDs and IPs.
+func (c *Cluster) Nodes(ctx context.Context) ([]cluster.Node, error) {
+	ns, err := c.kindNodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]cluster.Node, 0, len(ns))
+	for _, n := range ns {
+		role, err := n.Role()
+		if err != nil {
+			return nil, fmt.Errorf("node %s: role: %w", n, err)
+		}
+		v4, v6, err := n.IP()
+		if err != nil {
+			return nil, fmt.Errorf("node %s: IP: %w", n, err)
+		}
+		id, err := c.p.containerID(ctx, n.String())
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, cluster.Node{Name: n.String(), Role: role, ContainerID: id, IPv4: v4, IPv6: v6})
+	}
+	slices.SortFunc(out, func(a, b cluster.Node) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+func (c *Cluster) kindNodes(ctx context.Context) ([]nodes.Node, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	ns, err := c.p.p.ListNodes(c.name)
+	if err != nil {
+		return nil, fmt.Errorf("list nodes of kind cluster %q: %w", c.name, err)
+	}
+	if len(ns) == 0 {
+		return nil, fmt.Errorf("kind cluster %q: %w (no node containers)", c.name, ErrNotFound)
+	}
+	return ns, nil
+}
+
+// Healthy checks that every node container is running.
+func (c *Cluster) Healthy(ctx context.Context) error {
+	ns, err := c.kindNodes(ctx)
+	if err != nil {
+		return err
+	}
+	var bad []string
+	for _, n := range ns {
+		out, err := exec.Output(ctx, exec.Cmd{Argv: append(slices.Clone(c.p.docker), "inspect", "--format", "{{.State.Status}}", n.String())})
+		if err != nil {
+			return err
+		}
+		if s := strings.TrimSpace(string(out)); s != "running" {
+			bad = append(bad, n.String()+" is "+s)
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("node containers not running: %s", strings.Join(bad, ", "))
+	}
+	return nil
+}
+
+func (p *Provider) containerID(ctx context.Context, name string) (string, error) {
+	out, err := exec.Output(ctx, exec.Cmd{Argv: append(slices.Clone(p.docker), "inspect", "--format", "{{.Id}}", name)})
+	if err != nil {
+		return "", fmt.Errorf("node %s: %w", name, err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// ExportLogs writes kind's log bundle (journal, containerd, kubelet, pods) to dir.
+func (c *Cluster) ExportLogs(ctx context.Context, dir string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := c.p.p.CollectLogs(c.name, dir); err != nil {
+		return fmt.Errorf("export logs of kind cluster %q: %w", c.name, err)
+	}
+	return nil
+}
+
+// LoadImage loads a local Docker image into every node (or the named ones),
+// the way `kind load docker-image` does.
+func (c *Cluster) LoadImage(ctx context.Context, image string, only ...string) error {
+	ns, err := c.kindNodes(ctx)
+	if err != nil {
+		return err
+	}
+	var archive bytes.Buffer
+	out, err := exec.Output(ctx, exec.Cmd{Argv: append(slices.Clone(c.p.docker), "save", image), Stdout: &archive})
+	if err != nil {
+		return fmt.Errorf("load image %s: %w: %s", image, err, out)
+	}
+	for _, n := range ns {
+		if len(only) > 0 && !slices.Contains(only, n.String()) {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := nodeutils.LoadImageArchive(n, bytes.NewReader(archive.Bytes())); err != nil {
+			return fmt.Errorf("load image %s into node %s: %w", image, n, err)
+		}
+	}
+	return nil
+}
+
+// logAdapter sends kind's user-facing lines to progress and the rest to slog.
+type logAdapter struct {
+	log      *slog.Logger
+	progress io.Writer
+}
+
+func (l *logAdapter) Warn(m string)                        { l.log.Warn(m) }
+func (l *logAdapter) Warnf(f string, a ...any)             { l.log.Warn(fmt.Sprintf(f, a...)) }
+func (l *logAdapter) Error(m string)                       { l.log.Error(m) }
+func (l *logAdapter) Errorf(f string, a ...any)            { l.log.Error(fmt.Sprintf(f, a...)) }
+func (l *logAdapter) V(v kindlog.Level) kindlog.InfoLogger { return infoLogger{l: l, v: v} }
+
+type infoLogger struct {
+	l *logAdapter
+	v kindlog.Level
+}
+
+func (i infoLogger) Info(m string) {
+	if i.v == 0 {
+		fmt.Fprintln(i.l.progress, strings.TrimRight(m, "\n"))
+		return
+	}
+	i.l.log.Debug(m, "kindV", int(i.v))
+}
+func (i infoLogger) Infof(f string, a ...any) { i.Info(fmt.Sprintf(f, a...)) }
+func (i infoLogger) Enabled() bool            { return true }

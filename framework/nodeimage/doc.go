@@ -1,0 +1,6 @@
+// Package nodeimage builds a kind node image where no container registry is
+// reachable: a Debian root filesystem from debootstrap, Kubernetes, etcd,
+// CoreDNS, containerd and crictl built from the Go module proxy, control-plane
+// images assembled without pulling and preloaded into containerd, and a pod
+// network of our own. It must not import ginkgo, gomega, e2e/ or cmd/.
+package nodeimage

@@ -1,0 +1,146 @@
+package nodeimage
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pvreboot/pvreboot/framework/exec"
+)
+
+// stepFormat is bumped when a step's recipe changes, so that outputs built by
+// an older recipe are not reused.
+const stepFormat = "pvreboot-nodeimage-3"
+
+// progress writes step lines; safe for concurrent steps.
+type progress struct {
+	mu    sync.Mutex
+	w     io.Writer
+	start time.Time
+}
+
+func (p *progress) printf(format string, a ...any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.w, "[%6.1fs] %s\n", time.Since(p.start).Seconds(), fmt.Sprintf(format, a...))
+}
+
+// step runs f, printing its start, end and time, or that it was reused.
+func (p *progress) step(name string, f func() (reused bool, err error)) error {
+	t0 := time.Now()
+	p.printf("%s: started", name)
+	reused, err := f()
+	switch {
+	case err != nil:
+		p.printf("%s: FAILED after %s: %v", name, time.Since(t0).Round(time.Second), err)
+		return fmt.Errorf("%s: %w", name, err)
+	case reused:
+		p.printf("%s: reused (%s)", name, time.Since(t0).Round(100*time.Millisecond))
+	default:
+		p.printf("%s: done in %s", name, time.Since(t0).Round(time.Second))
+	}
+	return nil
+}
+
+// key hashes any JSON-encodable description into a content address.
+func key(parts ...any) string {
+	h := sha256.New()
+	h.Write([]byte(stepFormat))
+	for _, p := range parts {
+		b, err := json.Marshal(p)
+		if err != nil {
+			panic(fmt.Sprintf("nodeimage: unhashable step input %T: %v", p, err)) // programming error
+		}
+		h.Write(b)
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// fileHashes returns the sha256 of every regular file in dir, by name.
+func fileHashes(dir string) (map[string]string, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, e := range ents {
+		if !e.Type().IsRegular() || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		s, err := fileSHA256(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		out[e.Name()] = s
+	}
+	return out, nil
+}
+
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("hash %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func complete(dir string) bool {
+	_, err := os.Stat(dir + ".complete")
+	return err == nil
+}
+
+func markComplete(dir string, info any) error {
+	b, _ := json.MarshalIndent(info, "", "  ")
+	return os.WriteFile(dir+".complete", b, 0o644)
+}
+
+func sortedKeys(m map[string]string) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+// runner runs commands with the build's docker and go.
+type runner struct {
+	cfg Config
+}
+
+func (r runner) run(ctx context.Context, dir string, env []string, argv ...string) ([]byte, error) {
+	r.cfg.Log.Debug("run", "argv", argv, "dir", dir)
+	return exec.Run(ctx, exec.Cmd{Argv: argv, Dir: dir, Env: env})
+}
+
+func (r runner) docker(ctx context.Context, args ...string) ([]byte, error) {
+	argv := append(append([]string{}, r.cfg.Docker...), args...)
+	r.cfg.Log.Debug("docker", "argv", argv)
+	return exec.Output(ctx, exec.Cmd{Argv: argv})
+}
+
+func (r runner) dockerIn(ctx context.Context, in io.Reader, args ...string) ([]byte, error) {
+	argv := append(append([]string{}, r.cfg.Docker...), args...)
+	r.cfg.Log.Debug("docker", "argv", argv)
+	return exec.Output(ctx, exec.Cmd{Argv: argv, Stdin: in})
+}
+
+func (r runner) imageExists(ctx context.Context, ref string) bool {
+	_, err := r.docker(ctx, "image", "inspect", "--format", "{{.Id}}", ref)
+	return err == nil
+}

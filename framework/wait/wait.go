@@ -1,0 +1,161 @@
+package wait
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	toolswatch "k8s.io/client-go/tools/watch"
+)
+
+// ErrDeleted is returned when the awaited object is deleted.
+var ErrDeleted = errors.New("object deleted")
+
+// Pod waits until cond accepts the named pod, driven by a watch. describe
+// renders the last state for the timeout error.
+func Pod(ctx context.Context, c kubernetes.Interface, ns, name, want string, cond func(*corev1.Pod) (bool, error)) (*corev1.Pod, error) {
+	var last *corev1.Pod
+	sel := fields.OneTermEqualSelector("metadata.name", name).String()
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.FieldSelector = sel
+			return c.CoreV1().Pods(ns).List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.FieldSelector = sel
+			return c.CoreV1().Pods(ns).Watch(ctx, o)
+		},
+	}
+	ev, err := toolswatch.UntilWithSync(ctx, lw, &corev1.Pod{}, nil, func(e watch.Event) (bool, error) {
+		p, ok := e.Object.(*corev1.Pod)
+		if !ok {
+			return false, nil
+		}
+		last = p
+		if e.Type == watch.Deleted {
+			return false, fmt.Errorf("pod %s/%s: want %s: %w", ns, name, want, ErrDeleted)
+		}
+		return cond(p)
+	})
+	if err != nil {
+		if errors.Is(err, ErrDeleted) {
+			return last, err
+		}
+		return last, fmt.Errorf("pod %s/%s: want %s, last %s: %w", ns, name, want, DescribePod(last), err)
+	}
+	return ev.Object.(*corev1.Pod), nil
+}
+
+// PodReady waits for the pod's Ready condition.
+func PodReady(ctx context.Context, c kubernetes.Interface, ns, name string) (*corev1.Pod, error) {
+	return Pod(ctx, c, ns, name, "Ready", func(p *corev1.Pod) (bool, error) {
+		if p.Status.Phase == corev1.PodFailed || p.Status.Phase == corev1.PodSucceeded {
+			return false, fmt.Errorf("pod %s/%s ended in phase %s", ns, name, p.Status.Phase)
+		}
+		return IsPodReady(p), nil
+	})
+}
+
+// IsPodReady reports the pod's Ready condition.
+func IsPodReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// DescribePod is a one-line state of a pod for error messages.
+func DescribePod(p *corev1.Pod) string {
+	if p == nil {
+		return "never seen"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "phase=%s", p.Status.Phase)
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady || c.Type == corev1.PodScheduled {
+			fmt.Fprintf(&b, " %s=%s", c.Type, c.Status)
+			if c.Reason != "" {
+				fmt.Fprintf(&b, "(%s)", c.Reason)
+			}
+		}
+	}
+	for _, cs := range p.Status.ContainerStatuses {
+		fmt.Fprintf(&b, " %s:restarts=%d", cs.Name, cs.RestartCount)
+		if w := cs.State.Waiting; w != nil {
+			fmt.Fprintf(&b, ",waiting=%s", w.Reason)
+			if w.Message != "" {
+				fmt.Fprintf(&b, "(%.120s)", w.Message)
+			}
+		}
+		if t := cs.State.Terminated; t != nil {
+			fmt.Fprintf(&b, ",terminated=%s", t.Reason)
+		}
+	}
+	if !p.DeletionTimestamp.IsZero() {
+		fmt.Fprintf(&b, " deleting since %s", time.Since(p.DeletionTimestamp.Time).Round(time.Second))
+	}
+	return b.String()
+}
+
+// NodeReady waits for a node's Ready condition to be True.
+func NodeReady(ctx context.Context, c kubernetes.Interface, name string) (*corev1.Node, error) {
+	var last *corev1.Node
+	sel := fields.OneTermEqualSelector("metadata.name", name).String()
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.FieldSelector = sel
+			return c.CoreV1().Nodes().List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.FieldSelector = sel
+			return c.CoreV1().Nodes().Watch(ctx, o)
+		},
+	}
+	ev, err := toolswatch.UntilWithSync(ctx, lw, &corev1.Node{}, nil, func(e watch.Event) (bool, error) {
+		n, ok := e.Object.(*corev1.Node)
+		if !ok {
+			return false, nil
+		}
+		last = n
+		return NodeReadyStatus(n) == corev1.ConditionTrue, nil
+	})
+	if err != nil {
+		return last, fmt.Errorf("node %s: want Ready, last %s: %w", name, DescribeNode(last), err)
+	}
+	return ev.Object.(*corev1.Node), nil
+}
+
+// NodeReadyStatus returns the status of the node's Ready condition.
+func NodeReadyStatus(n *corev1.Node) corev1.ConditionStatus {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status
+		}
+	}
+	return corev1.ConditionUnknown
+}
+
+// DescribeNode is a one-line state of a node for error messages.
+func DescribeNode(n *corev1.Node) string {
+	if n == nil {
+		return "never seen"
+	}
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return fmt.Sprintf("Ready=%s (%s) %s ago, heartbeat %s ago", c.Status, c.Reason,
+				time.Since(c.LastTransitionTime.Time).Round(time.Second), time.Since(c.LastHeartbeatTime.Time).Round(time.Second))
+		}
+	}
+	return "no Ready condition"
+}
