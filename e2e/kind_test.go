@@ -139,9 +139,11 @@ var _ = Describe("kind cluster without a registry", Ordered, Serial, Label("kind
 
 	It("carries pod-to-pod traffic across nodes", func(ctx SpecContext) {
 		Expect(ns).NotTo(BeEmpty(), "the probe pods exist")
-		server := "http-" + workers[0].Name
+		// A TCP server that sends its BusyBox binary to every client
+		// (Debian's static BusyBox wget crashes in scratch images; nc does not).
+		server := "serve-" + workers[0].Name
 		spec := workload.PodSpec{Namespace: ns, Name: server, Node: workers[0].Name, Image: cfg.ProbeImage,
-			Command: []string{"/bin/busybox", "httpd", "-f", "-p", "8080", "-h", "/bin"}}
+			Command: []string{"/bin/busybox", "nc", "-ll", "-p", "8080", "-e", "/bin/busybox", "cat", "/bin/busybox"}}
 		_, err := client.CoreV1().Pods(ns).Create(ctx, workload.NewPod(spec), metav1.CreateOptions{})
 		Expect(err).NotTo(HaveOccurred())
 		wctx, cancel := context.WithTimeout(ctx, podReadyTimeout)
@@ -150,10 +152,10 @@ var _ = Describe("kind cluster without a registry", Ordered, Serial, Label("kind
 		Expect(err).NotTo(HaveOccurred())
 		Expect(pod.Status.PodIP).NotTo(BeEmpty())
 		client2 := "probe-" + workers[1].Name
-		url := fmt.Sprintf("http://%s:8080/busybox", pod.Status.PodIP)
+		fetch := fmt.Sprintf("/bin/busybox nc -w 5 %s 8080 > /data/fetched && /bin/busybox sha256sum /data/fetched /bin/busybox", pod.Status.PodIP)
 		Eventually(ctx, func(g Gomega) {
 			out, _, err := workload.Exec(ctx, rc, client, ns, client2, workload.ContainerName,
-				[]string{"/bin/busybox", "sh", "-c", "wget -q -T 5 -O /data/fetched " + url + " && sha256sum /data/fetched /bin/busybox"})
+				[]string{"/bin/busybox", "sh", "-c", fetch})
 			g.Expect(err).NotTo(HaveOccurred())
 			lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 			g.Expect(lines).To(HaveLen(2))

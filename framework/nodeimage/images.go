@@ -122,6 +122,6 @@ func (r runner) fromBase(ctx context.Context, base, ref string, files map[string
 			return err
 		}
 	}
-	_, err = r.docker(ctx, "commit", "--change", "ENTRYPOINT []", "--change", "CMD []", "--change", "STOPSIGNAL SIGTERM", id, ref)
+	_, err = r.docker(ctx, "commit", "--change", "ENTRYPOINT []", "--change", "CMD []", id, ref)
 	return err
 }

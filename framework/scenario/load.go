@@ -1,0 +1,145 @@
+package scenario
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"sigs.k8s.io/yaml"
+)
+
+// ErrInvalid wraps every validation failure.
+var ErrInvalid = errors.New("invalid scenario")
+
+// Load reads, strictly decodes, defaults and validates a scenario file.
+func Load(path string) (*Scenario, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load scenario: %w", err)
+	}
+	s, err := Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return s, nil
+}
+
+// Parse strictly decodes YAML (unknown fields are errors), applies defaults
+// and validates.
+func Parse(b []byte) (*Scenario, error) {
+	var s Scenario
+	if err := yaml.UnmarshalStrict(b, &s); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	s.Default()
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// Default fills every unset field with its documented default.
+func (s *Scenario) Default() {
+	sp := &s.Spec
+	if sp.Cluster.Kind == nil && sp.Cluster.Existing == nil {
+		sp.Cluster.Kind = &KindCluster{}
+	}
+	if k := sp.Cluster.Kind; k != nil {
+		if k.Name == "" {
+			k.Name = "pvreboot"
+		}
+		if k.Config == "" {
+			k.Config = "kind-config/two-workers.yaml"
+		}
+	}
+	if len(sp.Cluster.Nodes.Names) == 0 && sp.Cluster.Nodes.Selector == nil && sp.Cluster.Kind != nil {
+		sp.Cluster.Nodes.Names = []string{sp.Cluster.Kind.Name + "-worker"}
+	}
+	if len(sp.Volumes) == 0 {
+		sp.Volumes = []Volume{{Name: "data"}}
+	}
+	for i := range sp.Volumes {
+		v := &sp.Volumes[i]
+		if v.Count == 0 {
+			v.Count = 1
+		}
+		if v.Backing == "" {
+			v.Backing = BackingDirectory
+		}
+		if v.Backing == BackingFilesystem && v.FSType == "" {
+			v.FSType = "ext4"
+		}
+		if v.Size == "" {
+			v.Size = "2Gi"
+		}
+		if v.StorageClass == "" {
+			v.StorageClass = "pvreboot-local"
+		}
+	}
+	w := &sp.Workload
+	if w.Method == "" {
+		w.Method = "sendfile"
+		if w.ExecCommand != "" {
+			w.Method = "exec"
+		}
+	}
+	if w.FileSize == "" {
+		w.FileSize = "256Mi"
+	}
+	if w.ChunkSize == "" {
+		w.ChunkSize = "16Mi"
+	}
+	if w.Iterations == 0 {
+		w.Iterations = 5
+	}
+	if w.Cache == "" {
+		w.Cache = "cold"
+	}
+	r := &sp.Reboot
+	if r.Method == "" {
+		r.Method = RebootKindRestart
+	}
+	if r.Count == 0 {
+		r.Count = 1
+	}
+	if r.Timeout.Duration == 0 {
+		r.Timeout.Duration = 5 * time.Minute
+	}
+	if r.SSH != nil {
+		if r.SSH.Port == 0 {
+			r.SSH.Port = 22
+		}
+		if r.SSH.User == "" {
+			r.SSH.User = "root"
+		}
+		if r.SSH.Mode == "" {
+			r.SSH.Mode = "reboot"
+		}
+	}
+	if len(sp.Phases) == 0 {
+		sp.Phases = append([]string(nil), Phases...)
+	}
+	for i := range sp.Budgets {
+		b := &sp.Budgets[i]
+		if b.Statistical != nil && b.Statistical.Alpha == 0 {
+			b.Statistical.Alpha = 0.01
+		}
+		if b.Metric == "" && b.Statistical == nil {
+			if b.Min != nil {
+				b.Metric = MetricThroughput
+			} else {
+				b.Metric = MetricP50
+			}
+		}
+	}
+	for i := range sp.Faults {
+		f := &sp.Faults[i]
+		if f.Phase == "" {
+			f.Phase = PhaseAfterReboot
+		}
+		if f.Type == FaultIOThrottle && f.ReadBPS == nil {
+			f.ReadBPS = &Throughput{BytesPerSecond: 20 * 1024 * 1024}
+		}
+	}
+}

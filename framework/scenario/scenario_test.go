@@ -1,0 +1,154 @@
+package scenario
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestValidFixtures(t *testing.T) {
+	t.Parallel()
+	files, _ := filepath.Glob("testdata/valid-*.yaml")
+	if len(files) == 0 {
+		t.Fatal("no valid fixtures")
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			t.Parallel()
+			if _, err := Load(f); err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+		})
+	}
+}
+
+// Every invalid fixture lists the errors it must produce in "# want:" lines.
+func TestInvalidFixtures(t *testing.T) {
+	t.Parallel()
+	files, _ := filepath.Glob("testdata/invalid-*.yaml")
+	if len(files) == 0 {
+		t.Fatal("no invalid fixtures")
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			t.Parallel()
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var wants []string
+			for _, line := range strings.Split(string(b), "\n") {
+				if w, ok := strings.CutPrefix(line, "# want: "); ok {
+					wants = append(wants, w)
+				}
+			}
+			if len(wants) == 0 {
+				t.Fatal("fixture has no # want: lines")
+			}
+			_, err = Load(f)
+			if err == nil {
+				t.Fatal("Load succeeded")
+			}
+			if !errors.Is(err, ErrInvalid) {
+				t.Errorf("error is not ErrInvalid: %v", err)
+			}
+			for _, w := range wants {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q; got:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	t.Parallel()
+	s, err := Load("testdata/valid-minimal.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp := s.Spec
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"cluster.kind.name", sp.Cluster.Kind.Name, "pvreboot"},
+		{"cluster.kind.config", sp.Cluster.Kind.Config, "kind-config/two-workers.yaml"},
+		{"cluster.nodes.names", strings.Join(sp.Cluster.Nodes.Names, ","), "pvreboot-worker"},
+		{"volumes[0].backing", sp.Volumes[0].Backing, BackingDirectory},
+		{"volumes[0].size", sp.Volumes[0].Size, "2Gi"},
+		{"volumes[0].count", sp.Volumes[0].Count, 1},
+		{"volumes[0].storageClass", sp.Volumes[0].StorageClass, "pvreboot-local"},
+		{"workload.method", sp.Workload.Method, "sendfile"},
+		{"workload.fileSize", sp.Workload.FileSize, "256Mi"},
+		{"workload.chunkSize", sp.Workload.ChunkSize, "16Mi"},
+		{"workload.iterations", sp.Workload.Iterations, 5},
+		{"workload.cache", sp.Workload.Cache, "cold"},
+		{"reboot.method", sp.Reboot.Method, RebootKindRestart},
+		{"reboot.count", sp.Reboot.Count, 1},
+		{"reboot.timeout", sp.Reboot.Timeout.Duration, 5 * time.Minute},
+		{"phases", strings.Join(sp.Phases, ","), "baseline,after-reboot,after-recreate"},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+	full, err := Load("testdata/valid-full.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if full.Spec.Budgets[2].Statistical.Alpha != 0.01 || full.Spec.Faults[0].ReadBPS.BytesPerSecond != 20<<20 {
+		t.Errorf("budget/fault defaults: %+v %+v", full.Spec.Budgets[2].Statistical, full.Spec.Faults[0].ReadBPS)
+	}
+	if full.Spec.Budgets[3].Min.BytesPerSecond != 200e6 || full.Spec.Budgets[0].Max.Duration != 120*time.Millisecond {
+		t.Errorf("budget units: %+v %+v", full.Spec.Budgets[3].Min, full.Spec.Budgets[0].Max)
+	}
+}
+
+// Every shipped scenario loads.
+func TestShippedScenarios(t *testing.T) {
+	t.Parallel()
+	files, _ := filepath.Glob("../../scenarios/*.yaml")
+	if len(files) == 0 {
+		t.Fatal("no scenarios shipped")
+	}
+	for _, f := range files {
+		if _, err := Load(f); err != nil {
+			t.Errorf("%v", err)
+		}
+	}
+}
+
+func TestParseThroughput(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]float64{"200MB/s": 200e6, "20MiB/s": 20 << 20, "1.5GB/s": 1.5e9, "512B/s": 512} {
+		got, err := ParseThroughput(in)
+		if err != nil || got != want {
+			t.Errorf("ParseThroughput(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"200MB", "fastMB/s", "3furlongs/s"} {
+		if _, err := ParseThroughput(in); err == nil {
+			t.Errorf("ParseThroughput(%q) succeeded", in)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	files, _ := filepath.Glob("testdata/*.yaml")
+	for _, file := range files {
+		b, _ := os.ReadFile(file)
+		f.Add(b)
+	}
+	f.Add([]byte("spec: {budgets: [{statistical: {}}]}"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := Parse(b)
+		if err == nil && s.Validate() != nil {
+			t.Fatal("Parse accepted a scenario that does not validate")
+		}
+	})
+}

@@ -1,0 +1,274 @@
+package scenario
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// API version and kind of scenario files.
+const (
+	APIVersion = "pvreboot.dev/v1alpha1"
+	Kind       = "Scenario"
+)
+
+// Phase names.
+const (
+	PhaseBaseline      = "baseline"
+	PhaseAfterReboot   = "after-reboot"
+	PhaseAfterRecreate = "after-recreate"
+)
+
+// Phases in the order they run.
+var Phases = []string{PhaseBaseline, PhaseAfterReboot, PhaseAfterRecreate}
+
+// Scenario is one reboot scenario.
+type Scenario struct {
+	APIVersion string   `json:"apiVersion"`
+	Kind       string   `json:"kind"`
+	Metadata   Metadata `json:"metadata"`
+	Spec       Spec     `json:"spec"`
+}
+
+// Metadata names the scenario.
+type Metadata struct {
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+}
+
+// Spec is what the scenario does.
+type Spec struct {
+	Cluster  Cluster  `json:"cluster"`
+	Volumes  []Volume `json:"volumes,omitempty"`
+	Workload Workload `json:"workload"`
+	Reboot   Reboot   `json:"reboot"`
+	Phases   []string `json:"phases,omitempty"`
+	Budgets  []Budget `json:"budgets,omitempty"`
+	Faults   []Fault  `json:"faults,omitempty"`
+}
+
+// Cluster is a kind cluster or an existing one, and the nodes to use.
+type Cluster struct {
+	Kind     *KindCluster     `json:"kind,omitempty"`
+	Existing *ExistingCluster `json:"existing,omitempty"`
+	Nodes    NodeSelection    `json:"nodes"`
+}
+
+// KindCluster is created (or reused) by pvreboot.
+type KindCluster struct {
+	Name   string `json:"name,omitempty"`
+	Config string `json:"config,omitempty"`
+	Image  string `json:"image,omitempty"`
+}
+
+// ExistingCluster is reached through a kubeconfig; pvreboot never creates or
+// deletes it.
+type ExistingCluster struct {
+	Kubeconfig string `json:"kubeconfig,omitempty"`
+	Context    string `json:"context,omitempty"`
+}
+
+// NodeSelection picks nodes by name or by labels.
+type NodeSelection struct {
+	Names    []string       `json:"names,omitempty"`
+	Selector *LabelSelector `json:"selector,omitempty"`
+}
+
+// LabelSelector matches node labels.
+type LabelSelector struct {
+	MatchLabels map[string]string `json:"matchLabels,omitempty"`
+}
+
+// Volume backings.
+const (
+	BackingDirectory  = "directory"
+	BackingFilesystem = "filesystem"
+	BackingBlock      = "block"
+)
+
+// Volume is one or more Local PVs.
+type Volume struct {
+	Name         string   `json:"name"`
+	Count        int      `json:"count,omitempty"`
+	Backing      string   `json:"backing,omitempty"`
+	FSType       string   `json:"fsType,omitempty"`
+	Size         string   `json:"size,omitempty"`
+	MountOptions []string `json:"mountOptions,omitempty"`
+	StorageClass string   `json:"storageClass,omitempty"`
+}
+
+// Workload is the probe run in each phase.
+type Workload struct {
+	Method      string `json:"method,omitempty"`
+	FileSize    string `json:"fileSize,omitempty"`
+	ChunkSize   string `json:"chunkSize,omitempty"`
+	Iterations  int    `json:"iterations,omitempty"`
+	Cache       string `json:"cache,omitempty"`
+	ExecCommand string `json:"execCommand,omitempty"`
+}
+
+// Reboot methods.
+const (
+	RebootKindRestart = "kind-restart"
+	RebootKindKill    = "kind-kill"
+	RebootSSH         = "ssh"
+	RebootCommand     = "command"
+	RebootNodePod     = "node-pod"
+)
+
+// Reboot says how and how often the node is rebooted.
+type Reboot struct {
+	Method  string   `json:"method,omitempty"`
+	Count   int      `json:"count,omitempty"`
+	Timeout Duration `json:"timeout,omitempty"`
+	// Down is how long a kind node stays stopped (kind-restart, kind-kill).
+	Down Duration `json:"down,omitempty"`
+	// AllowControlPlane permits rebooting control-plane nodes.
+	AllowControlPlane bool `json:"allowControlPlane,omitempty"`
+	// AllowReboot confirms rebooting real nodes (ssh, command, node-pod).
+	AllowReboot bool        `json:"allowReboot,omitempty"`
+	SSH         *SSHReboot  `json:"ssh,omitempty"`
+	Command     *CmdReboot  `json:"command,omitempty"`
+	NodePod     *NodePodReb `json:"nodePod,omitempty"`
+}
+
+// SSHReboot reboots a node over SSH.
+type SSHReboot struct {
+	User           string `json:"user,omitempty"`
+	Port           int    `json:"port,omitempty"`
+	KeyFile        string `json:"keyFile,omitempty"`
+	KnownHosts     string `json:"knownHosts,omitempty"`
+	Mode           string `json:"mode,omitempty"` // reboot, sysrq-b, sysrq-c
+	Sudo           bool   `json:"sudo,omitempty"`
+	InsecureIgnore bool   `json:"insecureIgnoreHostKey,omitempty"`
+}
+
+// CmdReboot runs a command template on the test host.
+type CmdReboot struct {
+	Argv []string `json:"argv"`
+}
+
+// NodePodReb reboots a node from a privileged pod on it.
+type NodePodReb struct {
+	Image string `json:"image,omitempty"`
+	Mode  string `json:"mode,omitempty"` // reboot, sysrq-b
+}
+
+// Budget metrics.
+const (
+	MetricP50        = "p50"
+	MetricP90        = "p90"
+	MetricP99        = "p99"
+	MetricMax        = "max"
+	MetricMean       = "mean"
+	MetricThroughput = "throughput"
+)
+
+// Budget is one limit the verdict checks.
+type Budget struct {
+	Name   string `json:"name,omitempty"`
+	Phase  string `json:"phase"`
+	Metric string `json:"metric,omitempty"`
+	// Max is an absolute latency limit per call (p50/p90/p99/max/mean).
+	Max *Duration `json:"max,omitempty"`
+	// Min is an absolute throughput floor.
+	Min *Throughput `json:"min,omitempty"`
+	// RelativeTo and MaxRatio: the metric may be at most MaxRatio times
+	// (throughput: at least 1/MaxRatio of) the other phase's.
+	RelativeTo  string       `json:"relativeTo,omitempty"`
+	MaxRatio    float64      `json:"maxRatio,omitempty"`
+	Statistical *Statistical `json:"statistical,omitempty"`
+}
+
+// Statistical: the phase's per-call latencies are not slower than those of
+// Against by more than MaxSlowdown, by a one-sided Mann-Whitney U test.
+type Statistical struct {
+	Against     string  `json:"against"`
+	MaxSlowdown float64 `json:"maxSlowdown"`
+	Alpha       float64 `json:"alpha,omitempty"`
+}
+
+// Fault types for detection self-tests.
+const (
+	FaultLateMount  = "late-mount"
+	FaultIOThrottle = "io-throttle"
+)
+
+// Fault is an injected mechanism the gate must catch.
+type Fault struct {
+	Type  string `json:"type"`
+	Phase string `json:"phase,omitempty"`
+	// ReadBPS is the io-throttle limit in bytes per second (default 20MB/s, the issue's numbers).
+	ReadBPS *Throughput `json:"readBPS,omitempty"`
+}
+
+// Duration is a time.Duration written as "120ms", "5m".
+type Duration struct{ time.Duration }
+
+// MarshalJSON writes the duration as a string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
+
+// UnmarshalJSON reads "120ms" (or a number of nanoseconds).
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		var n int64
+		if err2 := json.Unmarshal(b, &n); err2 != nil {
+			return fmt.Errorf("duration %s: want a string like 120ms", b)
+		}
+		d.Duration = time.Duration(n)
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("duration %q: %w", s, err)
+	}
+	d.Duration = v
+	return nil
+}
+
+// Throughput is bytes per second written as "200MB/s", "1.5GiB/s".
+type Throughput struct{ BytesPerSecond float64 }
+
+// MarshalJSON writes the throughput as MB/s.
+func (t Throughput) MarshalJSON() ([]byte, error) {
+	return json.Marshal(strconv.FormatFloat(t.BytesPerSecond/1e6, 'f', -1, 64) + "MB/s")
+}
+
+// UnmarshalJSON reads "200MB/s".
+func (t *Throughput) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("throughput %s: want a string like 200MB/s", b)
+	}
+	v, err := ParseThroughput(s)
+	if err != nil {
+		return err
+	}
+	t.BytesPerSecond = v
+	return nil
+}
+
+// ParseThroughput reads "200MB/s", "20MiB/s", "1GB/s", "5000B/s".
+func ParseThroughput(s string) (float64, error) {
+	num, ok := strings.CutSuffix(strings.TrimSpace(s), "/s")
+	if !ok {
+		return 0, fmt.Errorf("throughput %q: want a rate like 200MB/s", s)
+	}
+	units := []struct {
+		suffix string
+		mult   float64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"kB", 1e3}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
+	for _, u := range units {
+		if v, ok := strings.CutSuffix(num, u.suffix); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				return 0, fmt.Errorf("throughput %q: %w", s, err)
+			}
+			return f * u.mult, nil
+		}
+	}
+	return 0, fmt.Errorf("throughput %q: unknown unit (want B, kB, MB, GB, KiB, MiB or GiB per second)", s)
+}
