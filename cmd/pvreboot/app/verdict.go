@@ -1,0 +1,151 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/pvreboot/pvreboot/cmd/internal/exitcode"
+	"github.com/pvreboot/pvreboot/framework/budget"
+	"github.com/pvreboot/pvreboot/framework/report"
+	"github.com/pvreboot/pvreboot/framework/scenario"
+	"github.com/spf13/cobra"
+)
+
+func newValidateCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:     "validate FILE...",
+		Short:   "Check scenario files: strict decoding, defaults, every problem with its field path",
+		Example: "  pvreboot validate scenarios/*.yaml",
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			bad := 0
+			for _, f := range args {
+				if _, err := scenario.Load(f); err != nil {
+					bad++
+					if es, ok := scenario.AsInvalid(err); ok {
+						fmt.Fprintf(g.s.Out, "%s: invalid:\n", f)
+						for _, e := range es {
+							fmt.Fprintf(g.s.Out, "  %s\n", e)
+						}
+						continue
+					}
+					fmt.Fprintf(g.s.Out, "%s: invalid: %v\n", f, err)
+					continue
+				}
+				fmt.Fprintf(g.s.Out, "%s: valid\n", f)
+			}
+			if bad > 0 {
+				return exitcode.Usagef("%d of %d scenario files are invalid", bad, len(args))
+			}
+			return nil
+		},
+	}
+}
+
+func newReportCmd(g *globals) *cobra.Command {
+	var format string
+	cmd := &cobra.Command{
+		Use:   "report RESULT.json",
+		Short: "Render a run's Result (or a probe report) as text, Markdown, JUnit or JSON",
+		Example: `  pvreboot report _artifacts/result.json --format markdown >> "$GITHUB_STEP_SUMMARY"
+  pvreboot probe --dir /mnt/disk -o json > probe.json && pvreboot report probe.json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			if !contains(report.Formats, format) {
+				return exitcode.Usagef("--format: unknown format %q (want text, markdown, junit or json)", format)
+			}
+			r, err := report.ReadFile(args[0])
+			if err != nil {
+				return exitcode.UsageError(err)
+			}
+			if err := report.Render(g.s.Out, r, format); err != nil {
+				return err
+			}
+			if len(r.Verdict.Results) > 0 && !r.Verdict.Pass {
+				return exitcode.ViolationError(errors.New("the result's verdict is FAIL"))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "text", "text, markdown, junit or json")
+	return cmd
+}
+
+func newCompareCmd(g *globals) *cobra.Command {
+	var phase string
+	var maxSlowdown, alpha float64
+	cmd := &cobra.Command{
+		Use:   "compare BASE.json NEW.json",
+		Short: "Test whether NEW's per-call latency is significantly slower than BASE's (exit 1 if so)",
+		Long: "compare applies the statistical budget across two runs (Result or probe JSON): a one-sided\n" +
+			"Mann-Whitney U test of NEW's per-call latencies against BASE's scaled by --max-slowdown.",
+		Example: `  pvreboot compare stored-baseline.json _artifacts/result.json
+  pvreboot compare warm.json cold.json --max-slowdown 1.2`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(_ *cobra.Command, args []string) error {
+			if !(maxSlowdown >= 1) {
+				return exitcode.Usagef("--max-slowdown: must be >= 1, got %g", maxSlowdown)
+			}
+			if !(alpha > 0 && alpha <= 0.1) {
+				return exitcode.Usagef("--alpha: must be in (0, 0.1], got %g", alpha)
+			}
+			var phases []budget.Phase
+			for _, f := range args {
+				r, err := report.ReadFile(f)
+				if err != nil {
+					return exitcode.UsageError(err)
+				}
+				p, err := pickPhase(r, phase)
+				if err != nil {
+					return exitcode.Usagef("%s: %v", f, err)
+				}
+				phases = append(phases, report.PhaseFromProbe(p.Probe))
+			}
+			b := budget.Budget{Kind: budget.Statistical, Phase: "new", RelativeTo: "base", MaxSlowdown: maxSlowdown, Alpha: alpha}
+			v := budget.Evaluate([]budget.Budget{b}, map[string]budget.Phase{"base": phases[0], "new": phases[1]})
+			res := v.Results[0]
+			for i, n := range []string{"base", "new"} {
+				p50, _ := budget.Metric(phases[i], "p50")
+				p99, _ := budget.Metric(phases[i], "p99")
+				fmt.Fprintf(g.s.Out, "%-4s %s: %d calls, p50 %s, p99 %s, %s\n", n, args[i], len(phases[i].CallNs), budget.FormatNs(p50), budget.FormatNs(p99), budget.FormatRate(phases[i].BytesPerSecond))
+			}
+			word := "PASS"
+			if !res.Pass {
+				word = "FAIL"
+			}
+			fmt.Fprintf(g.s.Out, "%s: %s\n", word, res.Detail)
+			if !res.Pass {
+				return exitcode.ViolationError(errors.New("significant slowdown"))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&phase, "phase", "", "phase to compare in Result files (default: after-reboot, or the only phase)")
+	cmd.Flags().Float64Var(&maxSlowdown, "max-slowdown", 1.0, "allowed slowdown factor before a difference counts")
+	cmd.Flags().Float64Var(&alpha, "alpha", 0.01, "significance level of the one-sided U test")
+	return cmd
+}
+
+func pickPhase(r *report.Result, name string) (*report.PhaseResult, error) {
+	if name == "" {
+		if len(r.Phases) == 1 {
+			name = r.Phases[0].Name
+		} else {
+			name = scenario.PhaseAfterReboot
+		}
+	}
+	p := r.Phase(name)
+	if p == nil || p.Probe == nil {
+		return nil, fmt.Errorf("no measured phase %q", name)
+	}
+	return p, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

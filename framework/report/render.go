@@ -1,0 +1,327 @@
+package report
+
+import (
+	"encoding/json"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/pvreboot/pvreboot/framework/budget"
+)
+
+// Formats Render knows.
+var Formats = []string{"text", "markdown", "junit", "json"}
+
+// Render writes r in format.
+func Render(w io.Writer, r *Result, format string) error {
+	switch format {
+	case "text":
+		return Text(w, r)
+	case "markdown":
+		return Markdown(w, r)
+	case "junit":
+		return JUnit(w, r)
+	case "json":
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	return fmt.Errorf("unknown format %q (want %s)", format, strings.Join(Formats, ", "))
+}
+
+type row struct {
+	phase, calls, p50, p99, max, mbps, volume, pod string
+}
+
+func rows(r *Result) []row {
+	var out []row
+	for _, p := range r.Phases {
+		if p.Probe == nil {
+			out = append(out, row{phase: p.Name, calls: "-", p50: "-", p99: "-", max: "-", mbps: "-", volume: "-", pod: podLabel(p)})
+			continue
+		}
+		s := p.Probe.Summary
+		m := p.Probe.Env.Mount
+		out = append(out, row{
+			phase: p.Name, calls: fmt.Sprint(s.Calls),
+			p50: budget.FormatNs(float64(s.P50Ns)), p99: budget.FormatNs(float64(s.P99Ns)), max: budget.FormatNs(float64(s.MaxNs)),
+			mbps:   fmt.Sprintf("%.1f", s.BytesPerSecond/1e6),
+			volume: strings.TrimSpace(m.MajorMinor + " " + m.FSType),
+			pod:    podLabel(p),
+		})
+	}
+	return out
+}
+
+func podLabel(p PhaseResult) string {
+	if p.Pod.UID == "" {
+		return "-"
+	}
+	uid := p.Pod.UID
+	if len(uid) > 8 {
+		uid = uid[:8]
+	}
+	return fmt.Sprintf("%s uid %s restarts %d", p.Pod.Name, uid, p.Pod.RestartCount)
+}
+
+func verdictWord(r *Result) string {
+	switch {
+	case len(r.Errors) > 0:
+		return "ERROR"
+	case len(r.Verdict.Results) == 0:
+		return "NO BUDGETS"
+	case r.Verdict.Pass:
+		return "PASS"
+	}
+	return "FAIL"
+}
+
+func status(res budget.Result) string {
+	switch {
+	case res.Skipped:
+		return "SKIP(FAIL)"
+	case res.Pass:
+		return "PASS"
+	}
+	return "FAIL"
+}
+
+func limitString(res budget.Result) string {
+	switch res.Unit {
+	case "ns":
+		return budget.FormatNs(res.Limit)
+	case "B/s":
+		return budget.FormatRate(res.Limit)
+	}
+	return fmt.Sprintf("x%g", res.Limit)
+}
+
+func measuredString(res budget.Result) string {
+	if res.Skipped {
+		return "-"
+	}
+	switch res.Unit {
+	case "ns":
+		return budget.FormatNs(res.Measured)
+	case "B/s":
+		return budget.FormatRate(res.Measured)
+	}
+	return fmt.Sprintf("x%.2f", res.Measured)
+}
+
+func ts(t *time.Time, from time.Time) string {
+	if t == nil {
+		return "not seen"
+	}
+	return fmt.Sprintf("+%.1fs", t.Sub(from).Seconds())
+}
+
+// Text is the terminal summary: verdict, diagnosis first when a budget
+// fails, the side-by-side phase table, budgets, reboot timeline, data checks.
+func Text(w io.Writer, r *Result) error {
+	where := ""
+	if r.Cluster.Provider != "" {
+		where = fmt.Sprintf(" (%s cluster %s)", r.Cluster.Provider, r.Cluster.Name)
+	}
+	fmt.Fprintf(w, "pvreboot %s: %s on node %s%s\n", r.Scenario, verdictWord(r), r.Node.Name, where)
+	for _, e := range r.Errors {
+		fmt.Fprintf(w, "error: %s\n", e)
+	}
+	if !r.Verdict.Pass && len(r.Diagnosis) > 0 {
+		fmt.Fprintln(w, "\nDiagnosis (what changed):")
+		for _, c := range r.Diagnosis {
+			fmt.Fprintf(w, "  %s\n", c)
+		}
+	}
+	fmt.Fprintln(w, "\nPer-call copy latency:")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  PHASE\tCALLS\tP50\tP99\tMAX\tMB/s\tVOLUME\tPOD")
+	for _, x := range rows(r) {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", x.phase, x.calls, x.p50, x.p99, x.max, x.mbps, x.volume, x.pod)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(r.Verdict.Results) > 0 {
+		fmt.Fprintln(w, "\nBudgets:")
+		for _, res := range r.Verdict.Results {
+			fmt.Fprintf(w, "  %-10s %s: %s\n", status(res), res.Name, res.Detail)
+		}
+	}
+	for _, rb := range r.Reboots {
+		fmt.Fprintf(w, "\nReboot (%s of %s) at %s:\n", rb.Method, rb.Node, rb.Issued.UTC().Format(time.RFC3339))
+		fmt.Fprintf(w, "  command returned %s, NotReady %s, kubelet back %s, node Ready %s, pod Ready %s\n",
+			ts(&rb.Returned, rb.Issued), ts(rb.NotReadySeen, rb.Issued), ts(rb.KubeletBack, rb.Issued), ts(rb.NodeReady, rb.Issued), ts(rb.PodReady, rb.Issued))
+		same := "same pod, containers restarted"
+		if !rb.SamePod {
+			same = "pod recreated"
+		}
+		fmt.Fprintf(w, "  %s (restarts %d -> %d); bootID %s\n", same, rb.RestartsBefore, rb.RestartsAfter, bootIDLine(rb))
+		for _, n := range rb.Notes {
+			fmt.Fprintf(w, "  note: %s\n", n)
+		}
+	}
+	var checks []string
+	for _, p := range r.Phases {
+		if p.Data != nil {
+			s := "intact"
+			if !p.Data.OK {
+				s = "NOT INTACT: " + p.Data.Detail
+			}
+			checks = append(checks, fmt.Sprintf("  %s: %s %s", p.Name, p.Data.Path, s))
+		}
+	}
+	if len(checks) > 0 {
+		fmt.Fprintln(w, "\nData written before the reboot:")
+		fmt.Fprintln(w, strings.Join(checks, "\n"))
+	}
+	if r.Verdict.Pass && len(r.Diagnosis) > 0 {
+		fmt.Fprintln(w, "\nEnvironment changes (no budget failed):")
+		for _, c := range r.Diagnosis {
+			fmt.Fprintf(w, "  %s\n", c)
+		}
+	}
+	return nil
+}
+
+func bootIDLine(rb Reboot) string {
+	switch {
+	case rb.BootIDBefore == "" || rb.BootIDAfter == "":
+		return "not reported"
+	case rb.BootIDBefore == rb.BootIDAfter:
+		return "unchanged (a kind node restart is not a kernel reboot)"
+	}
+	return "changed (kernel rebooted)"
+}
+
+// Markdown fits a GitHub step summary or a PR comment.
+func Markdown(w io.Writer, r *Result) error {
+	fmt.Fprintf(w, "## pvreboot `%s`: **%s**\n\n", r.Scenario, verdictWord(r))
+	fmt.Fprintf(w, "Node `%s` on %s cluster `%s`.\n\n", r.Node.Name, r.Cluster.Provider, r.Cluster.Name)
+	for _, e := range r.Errors {
+		fmt.Fprintf(w, "> **error:** %s\n\n", e)
+	}
+	if !r.Verdict.Pass && len(r.Diagnosis) > 0 {
+		fmt.Fprintln(w, "### Diagnosis")
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "| change | field | before | after | meaning |")
+		fmt.Fprintln(w, "|---|---|---|---|---|")
+		for _, c := range r.Diagnosis {
+			fmt.Fprintf(w, "| %s → %s | `%s` | `%s` | `%s` | %s |\n", c.From, c.To, c.Field, mdCell(c.Before), mdCell(c.After), c.Meaning)
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w, "### Per-call copy latency")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| phase | calls | p50 | p99 | max | MB/s | volume | pod |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---|---|")
+	for _, x := range rows(r) {
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", x.phase, x.calls, x.p50, x.p99, x.max, x.mbps, x.volume, x.pod)
+	}
+	fmt.Fprintln(w)
+	if len(r.Verdict.Results) > 0 {
+		fmt.Fprintln(w, "### Budgets")
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "| status | budget | measured | limit | detail |")
+		fmt.Fprintln(w, "|---|---|---:|---:|---|")
+		for _, res := range r.Verdict.Results {
+			icon := "✅"
+			if !res.Pass {
+				icon = "❌"
+			}
+			fmt.Fprintf(w, "| %s %s | %s | %s | %s | %s |\n", icon, status(res), res.Name, measuredString(res), limitString(res), mdCell(res.Detail))
+		}
+		fmt.Fprintln(w)
+	}
+	for _, rb := range r.Reboots {
+		fmt.Fprintf(w, "### Reboot timeline (%s of `%s`)\n\n", rb.Method, rb.Node)
+		fmt.Fprintln(w, "| event | at |")
+		fmt.Fprintln(w, "|---|---:|")
+		fmt.Fprintf(w, "| reboot issued | %s |\n", rb.Issued.UTC().Format(time.RFC3339))
+		fmt.Fprintf(w, "| command returned | %s |\n| node NotReady | %s |\n| kubelet back | %s |\n| node Ready | %s |\n| pod Ready | %s |\n\n",
+			ts(&rb.Returned, rb.Issued), ts(rb.NotReadySeen, rb.Issued), ts(rb.KubeletBack, rb.Issued), ts(rb.NodeReady, rb.Issued), ts(rb.PodReady, rb.Issued))
+	}
+	return nil
+}
+
+func mdCell(s string) string { return strings.ReplaceAll(strings.ReplaceAll(s, "|", "\\|"), "\n", " ") }
+
+type junitSuites struct {
+	XMLName  xml.Name     `xml:"testsuites"`
+	Name     string       `xml:"name,attr"`
+	Tests    int          `xml:"tests,attr"`
+	Failures int          `xml:"failures,attr"`
+	Errors   int          `xml:"errors,attr"`
+	Suites   []junitSuite `xml:"testsuite"`
+}
+
+type junitSuite struct {
+	Name       string          `xml:"name,attr"`
+	Tests      int             `xml:"tests,attr"`
+	Failures   int             `xml:"failures,attr"`
+	Errors     int             `xml:"errors,attr"`
+	Time       string          `xml:"time,attr"`
+	Properties []junitProperty `xml:"properties>property,omitempty"`
+	Cases      []junitCase     `xml:"testcase"`
+}
+
+type junitProperty struct {
+	Name  string `xml:"name,attr"`
+	Value string `xml:"value,attr"`
+}
+
+type junitCase struct {
+	Name      string        `xml:"name,attr"`
+	Classname string        `xml:"classname,attr"`
+	Failure   *junitFailure `xml:"failure,omitempty"`
+	Error     *junitFailure `xml:"error,omitempty"`
+	SystemOut string        `xml:"system-out,omitempty"`
+}
+
+type junitFailure struct {
+	Message string `xml:"message,attr"`
+	Type    string `xml:"type,attr"`
+	Body    string `xml:",chardata"`
+}
+
+// JUnit renders one testcase per budget (failure message = explanation),
+// plus one errored testcase per run error.
+func JUnit(w io.Writer, r *Result) error {
+	s := junitSuite{Name: "pvreboot " + r.Scenario, Time: fmt.Sprintf("%.3f", r.FinishedAt.Sub(r.StartedAt).Seconds()),
+		Properties: []junitProperty{{"node", r.Node.Name}, {"cluster", r.Cluster.Name}}}
+	var diag []string
+	for _, c := range r.Diagnosis {
+		diag = append(diag, c.String())
+	}
+	for _, res := range r.Verdict.Results {
+		c := junitCase{Name: res.Name, Classname: "pvreboot." + res.Phase, SystemOut: res.Detail}
+		if !res.Pass {
+			body := res.Detail
+			if len(diag) > 0 {
+				body += "\n\nDiagnosis:\n" + strings.Join(diag, "\n")
+			}
+			c.Failure = &junitFailure{Message: res.Detail, Type: string(res.Kind), Body: body}
+			s.Failures++
+		}
+		s.Cases = append(s.Cases, c)
+	}
+	for i, e := range r.Errors {
+		s.Cases = append(s.Cases, junitCase{Name: fmt.Sprintf("run error %d", i+1), Classname: "pvreboot.run", Error: &junitFailure{Message: e, Type: "error", Body: e}})
+		s.Errors++
+	}
+	s.Tests = len(s.Cases)
+	doc := junitSuites{Name: "pvreboot", Tests: s.Tests, Failures: s.Failures, Errors: s.Errors, Suites: []junitSuite{s}}
+	if _, err := io.WriteString(w, xml.Header); err != nil {
+		return err
+	}
+	enc := xml.NewEncoder(w)
+	enc.Indent("", "  ")
+	if err := enc.Encode(doc); err != nil {
+		return err
+	}
+	_, err := io.WriteString(w, "\n")
+	return err
+}

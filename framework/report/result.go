@@ -1,0 +1,169 @@
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/pvreboot/pvreboot/framework/budget"
+	"github.com/pvreboot/pvreboot/framework/probe"
+)
+
+// Schema of a Result document.
+const Schema = "pvreboot.dev/result/v1"
+
+// Result is everything one scenario run found.
+type Result struct {
+	Schema     string          `json:"schema"`
+	Scenario   string          `json:"scenario"`
+	StartedAt  time.Time       `json:"startedAt"`
+	FinishedAt time.Time       `json:"finishedAt"`
+	Cluster    ClusterFacts    `json:"cluster"`
+	Node       NodeFacts       `json:"node"`
+	Phases     []PhaseResult   `json:"phases"`
+	Reboots    []Reboot        `json:"reboots,omitempty"`
+	Verdict    budget.Verdict  `json:"verdict"`
+	Diagnosis  []Change        `json:"diagnosis,omitempty"`
+	Faults     []string        `json:"faults,omitempty"`
+	Errors     []string        `json:"errors,omitempty"`
+	Timings    []StepTiming    `json:"timings,omitempty"`
+}
+
+// ClusterFacts describe the cluster.
+type ClusterFacts struct {
+	Name              string `json:"name"`
+	Provider          string `json:"provider"` // kind or existing
+	KubernetesVersion string `json:"kubernetesVersion,omitempty"`
+}
+
+// NodeFacts describe the node under test.
+type NodeFacts struct {
+	Name             string `json:"name"`
+	InternalIP       string `json:"internalIP,omitempty"`
+	KernelVersion    string `json:"kernelVersion,omitempty"`
+	ContainerRuntime string `json:"containerRuntime,omitempty"`
+	BootID           string `json:"bootID,omitempty"`
+}
+
+// PhaseResult is one measured phase.
+type PhaseResult struct {
+	Name  string        `json:"name"`
+	Pod   PodFacts      `json:"pod"`
+	Probe *probe.Report `json:"probe,omitempty"`
+	Data  *DataCheck    `json:"data,omitempty"`
+	Error string        `json:"error,omitempty"`
+}
+
+// PodFacts identify the workload pod a phase ran in.
+type PodFacts struct {
+	Name         string `json:"name"`
+	UID          string `json:"uid"`
+	RestartCount int32  `json:"restartCount"`
+	ContainerID  string `json:"containerID,omitempty"`
+	IP           string `json:"ip,omitempty"`
+}
+
+// DataCheck is the check of the file written before the reboot.
+type DataCheck struct {
+	Path   string `json:"path"`
+	Want   string `json:"want"`
+	Got    string `json:"got,omitempty"`
+	OK     bool   `json:"ok"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// Reboot is one reboot's timeline.
+type Reboot struct {
+	Method         string     `json:"method"`
+	Node           string     `json:"node"`
+	Issued         time.Time  `json:"issued"`
+	Returned       time.Time  `json:"returned"` // the reboot command returned
+	NotReadySeen   *time.Time `json:"notReadySeen,omitempty"`
+	KubeletBack    *time.Time `json:"kubeletBack,omitempty"` // first heartbeat newer than Issued
+	NodeReady      *time.Time `json:"nodeReady,omitempty"`
+	PodReady       *time.Time `json:"podReady,omitempty"`
+	SamePod        bool       `json:"samePod"`
+	RestartsBefore int32      `json:"restartsBefore"`
+	RestartsAfter  int32      `json:"restartsAfter"`
+	BootIDBefore   string     `json:"bootIDBefore,omitempty"`
+	BootIDAfter    string     `json:"bootIDAfter,omitempty"`
+	Notes          []string   `json:"notes,omitempty"`
+}
+
+// StepTiming is how long a step took.
+type StepTiming struct {
+	Step    string        `json:"step"`
+	Elapsed time.Duration `json:"elapsedNs"`
+}
+
+// Phase returns the named phase or nil.
+func (r *Result) Phase(name string) *PhaseResult {
+	for i := range r.Phases {
+		if r.Phases[i].Name == name {
+			return &r.Phases[i]
+		}
+	}
+	return nil
+}
+
+// BudgetPhases turns the measured phases into budget input.
+func (r *Result) BudgetPhases() map[string]budget.Phase {
+	out := map[string]budget.Phase{}
+	for _, p := range r.Phases {
+		if p.Probe != nil {
+			out[p.Name] = PhaseFromProbe(p.Probe)
+		}
+	}
+	return out
+}
+
+// PhaseFromProbe extracts budget input from a probe report.
+func PhaseFromProbe(rep *probe.Report) budget.Phase {
+	var ns []float64
+	for _, it := range rep.Iterations {
+		for _, c := range it.Calls {
+			ns = append(ns, float64(c.Ns))
+		}
+	}
+	return budget.Phase{CallNs: ns, BytesPerSecond: rep.Summary.BytesPerSecond}
+}
+
+// ReadFile reads a Result, or a probe report (pvreboot probe -o json) as a
+// one-phase Result named after its method.
+func ReadFile(path string) (*Result, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read result: %w", err)
+	}
+	var head struct {
+		Schema string `json:"schema"`
+	}
+	if err := json.Unmarshal(b, &head); err != nil {
+		return nil, fmt.Errorf("%s: not JSON: %w", path, err)
+	}
+	switch head.Schema {
+	case Schema:
+		var r Result
+		if err := json.Unmarshal(b, &r); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		return &r, nil
+	case probe.Schema:
+		var p probe.Report
+		if err := json.Unmarshal(b, &p); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		return FromProbe(&p), nil
+	}
+	return nil, fmt.Errorf("%s: schema %q is neither %s nor %s", path, head.Schema, Schema, probe.Schema)
+}
+
+// FromProbe wraps a host probe report as a one-phase Result.
+func FromProbe(p *probe.Report) *Result {
+	return &Result{
+		Schema: Schema, Scenario: "probe " + p.Dir, StartedAt: p.StartedAt, FinishedAt: p.StartedAt,
+		Node:   NodeFacts{Name: p.Env.Hostname, KernelVersion: p.Env.KernelRelease, BootID: p.Env.BootID},
+		Phases: []PhaseResult{{Name: "probe", Probe: p}},
+	}
+}
