@@ -15,19 +15,19 @@ const Schema = "pvreboot.dev/result/v1"
 
 // Result is everything one scenario run found.
 type Result struct {
-	Schema     string          `json:"schema"`
-	Scenario   string          `json:"scenario"`
-	StartedAt  time.Time       `json:"startedAt"`
-	FinishedAt time.Time       `json:"finishedAt"`
-	Cluster    ClusterFacts    `json:"cluster"`
-	Node       NodeFacts       `json:"node"`
-	Phases     []PhaseResult   `json:"phases"`
-	Reboots    []Reboot        `json:"reboots,omitempty"`
-	Verdict    budget.Verdict  `json:"verdict"`
-	Diagnosis  []Change        `json:"diagnosis,omitempty"`
-	Faults     []string        `json:"faults,omitempty"`
-	Errors     []string        `json:"errors,omitempty"`
-	Timings    []StepTiming    `json:"timings,omitempty"`
+	Schema     string         `json:"schema"`
+	Scenario   string         `json:"scenario"`
+	StartedAt  time.Time      `json:"startedAt"`
+	FinishedAt time.Time      `json:"finishedAt"`
+	Cluster    ClusterFacts   `json:"cluster"`
+	Node       NodeFacts      `json:"node"`
+	Phases     []PhaseResult  `json:"phases"`
+	Reboots    []Reboot       `json:"reboots,omitempty"`
+	Verdict    budget.Verdict `json:"verdict"`
+	Diagnosis  []Change       `json:"diagnosis,omitempty"`
+	Faults     []string       `json:"faults,omitempty"`
+	Errors     []string       `json:"errors,omitempty"`
+	Timings    []StepTiming   `json:"timings,omitempty"`
 }
 
 // ClusterFacts describe the cluster.
