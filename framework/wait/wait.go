@@ -159,3 +159,5 @@ func DescribeNode(n *corev1.Node) string {
 	}
 	return "no Ready condition"
 }
+
+func isDeleted(err error) bool { return errors.Is(err, ErrDeleted) }

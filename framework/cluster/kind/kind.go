@@ -310,3 +310,16 @@ func (i infoLogger) Info(m string) {
 }
 func (i infoLogger) Infof(f string, a ...any) { i.Info(fmt.Sprintf(f, a...)) }
 func (i infoLogger) Enabled() bool            { return true }
+
+// NodeExec runs argv inside a node container (docker exec) and returns its
+// combined output.
+func (c *Cluster) NodeExec(ctx context.Context, node string, argv ...string) ([]byte, error) {
+	out, err := exec.Run(ctx, exec.Cmd{Argv: append(append(slices.Clone(c.p.docker), "exec", node), argv...)})
+	if err != nil {
+		return out, fmt.Errorf("on node %s: %w", node, err)
+	}
+	return out, nil
+}
+
+// Docker returns the docker CLI argv prefix the provider uses.
+func (c *Cluster) Docker() []string { return slices.Clone(c.p.docker) }

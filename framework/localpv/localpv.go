@@ -1,0 +1,330 @@
+package localpv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
+)
+
+// LabelOwned marks every object pvreboot creates; LabelRun names the run.
+const (
+	LabelOwned = "pvreboot.dev/owned"
+	LabelRun   = "pvreboot.dev/run"
+)
+
+// NodeRunner runs a command on a node (docker exec for kind nodes).
+type NodeRunner interface {
+	NodeExec(ctx context.Context, node string, argv ...string) ([]byte, error)
+}
+
+// Backing kinds.
+const (
+	Directory  = "directory"
+	Filesystem = "filesystem"
+)
+
+// Spec of one Local PV.
+type Spec struct {
+	Run          string // run ID, part of every name
+	Name         string // volume name from the scenario
+	Node         string
+	Backing      string
+	FSType       string
+	SizeBytes    int64
+	MountOptions []string
+	StorageClass string
+	Namespace    string // of the PVC
+	// Root is the folder on the node under which backings live; it must be
+	// on a disk that survives reboots (kind: the extraMount /mnt/pvreboot).
+	Root string
+}
+
+// Volume is a provisioned Local PV.
+type Volume struct {
+	Spec
+	PVName    string
+	ClaimName string
+	Path      string // local.path: the mount point or directory
+	Image     string // filesystem backing: the image file
+	Unit      string // filesystem backing: the systemd mount unit
+}
+
+func (s Spec) id() string { return "pvreboot-" + s.Run + "-" + s.Name }
+
+func labels(run string) map[string]string { return map[string]string{LabelOwned: "true", LabelRun: run} }
+
+// Provisioner creates and removes Local PVs.
+type Provisioner struct {
+	client kubernetes.Interface
+	nodes  NodeRunner
+	log    *slog.Logger
+}
+
+// New returns a provisioner; log nil means silent.
+func New(client kubernetes.Interface, nodes NodeRunner, log *slog.Logger) *Provisioner {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Provisioner{client: client, nodes: nodes, log: log}
+}
+
+// MountUnitName is systemd's unit name for a mount point (systemd-escape --path --suffix=mount).
+func MountUnitName(mountPoint string) string {
+	p := strings.Trim(path.Clean(mountPoint), "/")
+	var b strings.Builder
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		switch {
+		case c == '/':
+			b.WriteByte('-')
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '.' && i > 0, c == ':':
+			b.WriteByte(c)
+		default:
+			fmt.Fprintf(&b, `\x%02x`, c)
+		}
+	}
+	return b.String() + ".mount"
+}
+
+// MountUnit renders the systemd mount unit that mounts the image at boot,
+// before containerd and the kubelet start, like a disk in /etc/fstab.
+func MountUnit(image, mountPoint, fsType string, options []string) string {
+	opts := append([]string{"loop"}, options...)
+	return fmt.Sprintf(`# Created by pvreboot: a Local PV backing mounted at boot, before the kubelet.
+[Unit]
+Description=pvreboot Local PV %[2]s
+DefaultDependencies=no
+Before=containerd.service kubelet.service
+After=systemd-remount-fs.service
+
+[Mount]
+What=%[1]s
+Where=%[2]s
+Type=%[3]s
+Options=%[4]s
+
+[Install]
+WantedBy=multi-user.target
+RequiredBy=kubelet.service
+`, image, mountPoint, fsType, strings.Join(opts, ","))
+}
+
+// Create makes the backing on the node, the StorageClass (if missing), the PV
+// and the PVC. On error what was made is removed again.
+func (p *Provisioner) Create(ctx context.Context, s Spec) (v *Volume, err error) {
+	v = &Volume{Spec: s, PVName: s.id(), ClaimName: s.Name, Path: path.Join(s.Root, s.id())}
+	defer func() {
+		if err != nil {
+			if terr := p.Teardown(context.WithoutCancel(ctx), v); terr != nil {
+				err = errors.Join(err, fmt.Errorf("clean up after failed create: %w", terr))
+			}
+			v = nil
+		}
+	}()
+	if err := p.backing(ctx, v); err != nil {
+		return v, fmt.Errorf("local PV %s: backing on node %s: %w", s.Name, s.Node, err)
+	}
+	if err := p.storageClass(ctx, s); err != nil {
+		return v, err
+	}
+	fs := corev1.PersistentVolumeFilesystem
+	pv := &corev1.PersistentVolume{
+		ObjectMeta: metav1.ObjectMeta{Name: v.PVName, Labels: labels(s.Run)},
+		Spec: corev1.PersistentVolumeSpec{
+			Capacity:                      corev1.ResourceList{corev1.ResourceStorage: *resource.NewQuantity(s.SizeBytes, resource.BinarySI)},
+			AccessModes:                   []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain,
+			StorageClassName:              s.StorageClass,
+			VolumeMode:                    &fs,
+			PersistentVolumeSource:        corev1.PersistentVolumeSource{Local: &corev1.LocalVolumeSource{Path: v.Path}},
+			NodeAffinity: &corev1.VolumeNodeAffinity{Required: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
+				MatchExpressions: []corev1.NodeSelectorRequirement{{Key: "kubernetes.io/hostname", Operator: corev1.NodeSelectorOpIn, Values: []string{s.Node}}},
+			}}}},
+		},
+	}
+	if _, err := p.client.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{}); err != nil {
+		return v, fmt.Errorf("create PV %s: %w", v.PVName, err)
+	}
+	pvc := &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Name: v.ClaimName, Namespace: s.Namespace, Labels: labels(s.Run)},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			StorageClassName: ptr.To(s.StorageClass),
+			VolumeName:       v.PVName,
+			Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: *resource.NewQuantity(s.SizeBytes, resource.BinarySI)}},
+		},
+	}
+	if _, err := p.client.CoreV1().PersistentVolumeClaims(s.Namespace).Create(ctx, pvc, metav1.CreateOptions{}); err != nil {
+		return v, fmt.Errorf("create PVC %s/%s: %w", s.Namespace, v.ClaimName, err)
+	}
+	p.log.Info("local PV created", "pv", v.PVName, "node", s.Node, "backing", s.Backing, "path", v.Path)
+	return v, nil
+}
+
+func (p *Provisioner) storageClass(ctx context.Context, s Spec) error {
+	_, err := p.client.StorageV1().StorageClasses().Get(ctx, s.StorageClass, metav1.GetOptions{})
+	if err == nil {
+		return nil
+	}
+	if !apierrors.IsNotFound(err) {
+		return fmt.Errorf("get StorageClass %s: %w", s.StorageClass, err)
+	}
+	wffc := storagev1.VolumeBindingWaitForFirstConsumer
+	sc := &storagev1.StorageClass{
+		ObjectMeta:        metav1.ObjectMeta{Name: s.StorageClass, Labels: map[string]string{LabelOwned: "true"}},
+		Provisioner:       "kubernetes.io/no-provisioner",
+		VolumeBindingMode: &wffc,
+		ReclaimPolicy:     ptr.To(corev1.PersistentVolumeReclaimRetain),
+	}
+	if _, err := p.client.StorageV1().StorageClasses().Create(ctx, sc, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("create StorageClass %s: %w", s.StorageClass, err)
+	}
+	return nil
+}
+
+func (p *Provisioner) run(ctx context.Context, node string, argv ...string) error {
+	out, err := p.nodes.NodeExec(ctx, node, argv...)
+	p.log.Debug("node exec", "node", node, "argv", argv, "out", strings.TrimSpace(string(out)))
+	return err
+}
+
+func (p *Provisioner) backing(ctx context.Context, v *Volume) error {
+	switch v.Backing {
+	case Directory:
+		return p.run(ctx, v.Node, "mkdir", "-p", v.Path)
+	case Filesystem:
+		v.Image = v.Path + ".img"
+		v.Unit = MountUnitName(v.Path)
+		mkfs := []string{"mkfs." + v.FSType}
+		switch v.FSType {
+		case "ext4":
+			mkfs = append(mkfs, "-q", "-F")
+		case "xfs", "btrfs":
+			mkfs = append(mkfs, "-q", "-f")
+		default:
+			return fmt.Errorf("fsType %q: want ext4, xfs or btrfs", v.FSType)
+		}
+		steps := [][]string{
+			{"mkdir", "-p", v.Path},
+			{"truncate", "-s", fmt.Sprint(v.SizeBytes), v.Image},
+			append(mkfs, v.Image),
+			// Content and path as argv values: no shell quoting of the unit's \x2d escapes.
+			{"sh", "-c", `printf '%s' "$1" > "$2"`, "sh", MountUnit(v.Image, v.Path, v.FSType, v.MountOptions), "/etc/systemd/system/" + v.Unit},
+			{"systemctl", "daemon-reload"},
+			{"systemctl", "enable", "--now", v.Unit},
+			{"mountpoint", "-q", v.Path},
+		}
+		for _, s := range steps {
+			if err := p.run(ctx, v.Node, s...); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("backing %q is not supported (want directory or filesystem)", v.Backing)
+}
+
+// Teardown removes the PVC, PV, the mount unit, mount, loop device, image
+// and directory. It only touches what Create made for this volume, and keeps
+// going after errors, returning them all.
+func (p *Provisioner) Teardown(ctx context.Context, v *Volume) error {
+	if v == nil {
+		return nil
+	}
+	var errs []error
+	if err := p.client.CoreV1().PersistentVolumeClaims(v.Namespace).Delete(ctx, v.ClaimName, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		errs = append(errs, fmt.Errorf("delete PVC %s/%s: %w", v.Namespace, v.ClaimName, err))
+	}
+	if err := p.client.CoreV1().PersistentVolumes().Delete(ctx, v.PVName, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		errs = append(errs, fmt.Errorf("delete PV %s: %w", v.PVName, err))
+	}
+	if v.Unit != "" {
+		script := fmt.Sprintf(`set -e
+systemctl disable --now %[1]q 2>/dev/null || true
+if mountpoint -q %[2]q; then umount %[2]q; fi
+for l in $(losetup -j %[3]q -O NAME -n 2>/dev/null); do losetup -d "$l"; done
+rm -f /etc/systemd/system/%[1]q
+systemctl daemon-reload
+rm -f %[3]q`, v.Unit, v.Path, v.Image)
+		if err := p.run(ctx, v.Node, "sh", "-c", script); err != nil {
+			errs = append(errs, fmt.Errorf("remove filesystem backing of %s: %w", v.PVName, err))
+		}
+	}
+	if v.Path != "" && strings.HasPrefix(v.Path, v.Root+"/pvreboot-") {
+		if err := p.run(ctx, v.Node, "sh", "-c", fmt.Sprintf("mountpoint -q %[1]q || rm -rf %[1]q", v.Path)); err != nil {
+			errs = append(errs, fmt.Errorf("remove %s on %s: %w", v.Path, v.Node, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// DeleteStorageClassIfUnused removes a StorageClass pvreboot created once no
+// PV uses it.
+func (p *Provisioner) DeleteStorageClassIfUnused(ctx context.Context, name string) error {
+	sc, err := p.client.StorageV1().StorageClasses().Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if sc.Labels[LabelOwned] != "true" {
+		return nil
+	}
+	pvs, err := p.client.CoreV1().PersistentVolumes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	for _, pv := range pvs.Items {
+		if pv.Spec.StorageClassName == name {
+			return nil
+		}
+	}
+	if err := p.client.StorageV1().StorageClasses().Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("delete StorageClass %s: %w", name, err)
+	}
+	return nil
+}
+
+// DisableMount keeps the unit from mounting the filesystem at the next boot:
+// the "late mount" fault.
+func (p *Provisioner) DisableMount(ctx context.Context, v *Volume) error {
+	if v.Unit == "" {
+		return fmt.Errorf("volume %s has no mount unit (backing %s)", v.Name, v.Backing)
+	}
+	return p.run(ctx, v.Node, "systemctl", "disable", v.Unit)
+}
+
+// MountNow mounts the filesystem at once and re-enables it at boot: the late
+// mount that arrives after the kubelet restarted the pod.
+func (p *Provisioner) MountNow(ctx context.Context, v *Volume) error {
+	if v.Unit == "" {
+		return fmt.Errorf("volume %s has no mount unit (backing %s)", v.Name, v.Backing)
+	}
+	return p.run(ctx, v.Node, "systemctl", "enable", "--now", v.Unit)
+}
+
+// Device returns the major:minor of what is mounted at the volume's path
+// (for a directory, of the filesystem holding it).
+func (p *Provisioner) Device(ctx context.Context, v *Volume) (string, error) {
+	out, err := p.nodes.NodeExec(ctx, v.Node, "findmnt", "-n", "-o", "MAJ:MIN", "--target", v.Path)
+	if err != nil {
+		return "", err
+	}
+	lines := strings.Fields(strings.TrimSpace(string(out)))
+	if len(lines) == 0 {
+		return "", fmt.Errorf("no device for %s on %s", v.Path, v.Node)
+	}
+	return lines[0], nil
+}

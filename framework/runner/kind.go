@@ -1,0 +1,66 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	kindprovider "github.com/pvreboot/pvreboot/framework/cluster/kind"
+	"github.com/pvreboot/pvreboot/framework/reboot"
+	"github.com/pvreboot/pvreboot/framework/scenario"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// KindSetup says how to reach (or make) a scenario's kind cluster.
+type KindSetup struct {
+	NodeImage  string // used when the cluster must be created
+	ProbeImage string
+	// BaseDir resolves a relative spec.cluster.kind.config.
+	BaseDir  string
+	Log      *slog.Logger
+	Progress io.Writer
+}
+
+// Kind reuses (or creates) the scenario's kind cluster, loads the probe image
+// into the nodes under test and returns the run configuration for it.
+func Kind(ctx context.Context, s *scenario.Scenario, ks KindSetup) (Config, *kindprovider.Cluster, error) {
+	k := s.Spec.Cluster.Kind
+	if k == nil {
+		return Config{}, nil, fmt.Errorf("scenario %s has no kind cluster", s.Metadata.Name)
+	}
+	cfgFile := k.Config
+	if cfgFile != "" && !filepath.IsAbs(cfgFile) && ks.BaseDir != "" {
+		cfgFile = filepath.Join(ks.BaseDir, cfgFile)
+	}
+	image := k.Image
+	if image == "" {
+		image = ks.NodeImage
+	}
+	p := kindprovider.New(ks.Log, ks.Progress)
+	c, err := p.Create(ctx, kindprovider.CreateOptions{Name: k.Name, ConfigFile: cfgFile, Image: image, Reuse: true, WaitForReady: 3 * time.Minute})
+	if err != nil {
+		return Config{}, nil, err
+	}
+	kc, err := c.Kubeconfig(ctx)
+	if err != nil {
+		return Config{}, nil, err
+	}
+	rc, err := clientcmd.RESTConfigFromKubeConfig(kc)
+	if err != nil {
+		return Config{}, nil, fmt.Errorf("kubeconfig of kind cluster %s: %w", k.Name, err)
+	}
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return Config{}, nil, err
+	}
+	if err := c.LoadImage(ctx, ks.ProbeImage, s.Spec.Cluster.Nodes.Names...); err != nil {
+		return Config{}, nil, err
+	}
+	rb := reboot.KindContainer{Docker: c.Docker(), Kill: s.Spec.Reboot.Method == scenario.RebootKindKill, Down: s.Spec.Reboot.Down.Duration, Log: ks.Log}
+	return Config{Scenario: s, Client: client, RESTConfig: rc, Nodes: c, Rebooter: rb, ProbeImage: ks.ProbeImage,
+		ClusterName: k.Name, Provider: "kind", Log: ks.Log, Progress: ks.Progress}, c, nil
+}

@@ -1,0 +1,576 @@
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/pvreboot/pvreboot/framework/budget"
+	"github.com/pvreboot/pvreboot/framework/localpv"
+	"github.com/pvreboot/pvreboot/framework/probe"
+	"github.com/pvreboot/pvreboot/framework/reboot"
+	"github.com/pvreboot/pvreboot/framework/report"
+	"github.com/pvreboot/pvreboot/framework/scenario"
+	"github.com/pvreboot/pvreboot/framework/wait"
+	"github.com/pvreboot/pvreboot/framework/workload"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+)
+
+// Nodes runs commands on nodes and loads images into them.
+type Nodes interface {
+	NodeExec(ctx context.Context, node string, argv ...string) ([]byte, error)
+}
+
+// Rebooter reboots one node.
+type Rebooter interface {
+	Method() string
+	Reboot(ctx context.Context, node string) (reboot.Event, error)
+}
+
+// Timeouts of the steps; each wait is bounded by one of these.
+const (
+	podReadyTimeout = 3 * time.Minute // a workload pod from a preloaded image on a bound Local PV
+	podGoneTimeout  = 2 * time.Minute // a pod with a 5 s grace period
+	measureTimeout  = 10 * time.Minute
+	canaryTimeout   = 2 * time.Minute
+	cleanupTimeout  = 3 * time.Minute
+	canaryPath      = "/data/pvreboot-canary"
+	canaryBytes     = 4 << 20
+	workloadPodName = "pvreboot-workload"
+	busybox         = "/bin/busybox"
+)
+
+// Config of one run.
+type Config struct {
+	Scenario    *scenario.Scenario
+	Client      kubernetes.Interface
+	RESTConfig  *rest.Config
+	Nodes       Nodes
+	Rebooter    Rebooter
+	ProbeImage  string
+	ClusterName string
+	Provider    string // kind or existing
+	// Keep leaves the namespace, PVs and backings in place.
+	Keep     bool
+	Progress io.Writer
+	Log      *slog.Logger
+}
+
+// Run is one scenario run; its steps can be driven one by one (the Ginkgo
+// suite does) or all at once with Execute.
+type Run struct {
+	cfg     Config
+	id      string
+	start   time.Time
+	node    string
+	ns      string
+	prov    *localpv.Provisioner
+	volumes []*localpv.Volume
+	pod     *corev1.Pod
+	canary  string
+	Result  *report.Result
+}
+
+// New prepares a run; nothing is created until Prepare.
+func New(cfg Config) (*Run, error) {
+	if cfg.Scenario == nil || cfg.Client == nil || cfg.RESTConfig == nil || cfg.Nodes == nil || cfg.Rebooter == nil || cfg.ProbeImage == "" {
+		return nil, errors.New("runner: scenario, client, REST config, nodes, rebooter and probe image must be set")
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Progress == nil {
+		cfg.Progress = io.Discard
+	}
+	s := cfg.Scenario
+	if len(s.Spec.Cluster.Nodes.Names) == 0 {
+		return nil, errors.New("runner: the scenario names no node (label selectors need an existing cluster)")
+	}
+	r := &Run{cfg: cfg, start: time.Now(), node: s.Spec.Cluster.Nodes.Names[0],
+		id:   fmt.Sprintf("%x", time.Now().UnixNano()&0xffffffff),
+		prov: localpv.New(cfg.Client, cfg.Nodes, cfg.Log)}
+	r.Result = &report.Result{Schema: report.Schema, Scenario: s.Metadata.Name, StartedAt: r.start,
+		Cluster: report.ClusterFacts{Name: cfg.ClusterName, Provider: cfg.Provider}}
+	for _, f := range s.Spec.Faults {
+		r.Result.Faults = append(r.Result.Faults, f.Type)
+	}
+	return r, nil
+}
+
+func (r *Run) progress(format string, a ...any) {
+	fmt.Fprintf(r.cfg.Progress, "[%6.1fs] %s\n", time.Since(r.start).Seconds(), fmt.Sprintf(format, a...))
+}
+
+func (r *Run) timed(step string, f func() error) error {
+	t0 := time.Now()
+	r.progress("%s ...", step)
+	err := f()
+	d := time.Since(t0)
+	r.Result.Timings = append(r.Result.Timings, report.StepTiming{Step: step, Elapsed: d})
+	if err != nil {
+		r.progress("%s: FAILED after %s: %v", step, d.Round(100*time.Millisecond), err)
+		r.Result.Errors = append(r.Result.Errors, fmt.Sprintf("%s: %v", step, err))
+		return fmt.Errorf("%s: %w", step, err)
+	}
+	r.progress("%s: done in %s", step, d.Round(100*time.Millisecond))
+	return nil
+}
+
+// Execute runs every step and the cleanup. The returned error is an
+// infrastructure failure; a failed verdict is in Result.Verdict.
+func (r *Run) Execute(ctx context.Context) (err error) {
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+		defer cancel()
+		if cerr := r.Cleanup(cctx); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
+	}()
+	steps := []func(context.Context) error{r.Prepare, r.Baseline, r.Reboot, r.AfterReboot, r.Recreate, r.AfterRecreate}
+	for _, step := range steps {
+		if err := step(ctx); err != nil {
+			r.Finish()
+			return err
+		}
+	}
+	r.Finish()
+	return nil
+}
+
+func (r *Run) has(phase string) bool { return slices.Contains(r.cfg.Scenario.Spec.Phases, phase) }
+
+func (r *Run) fault(t string) *scenario.Fault {
+	for i, f := range r.cfg.Scenario.Spec.Faults {
+		if f.Type == t {
+			return &r.cfg.Scenario.Spec.Faults[i]
+		}
+	}
+	return nil
+}
+
+// Prepare creates the namespace, the Local PVs and the workload pod.
+func (r *Run) Prepare(ctx context.Context) error {
+	s := r.cfg.Scenario
+	return r.timed("prepare: namespace, local PVs, workload pod on "+r.node, func() error {
+		node, err := r.cfg.Client.CoreV1().Nodes().Get(ctx, r.node, metav1.GetOptions{})
+		if err != nil {
+			return fmt.Errorf("node %s: %w", r.node, err)
+		}
+		r.Result.Node = report.NodeFacts{Name: node.Name, KernelVersion: node.Status.NodeInfo.KernelVersion,
+			ContainerRuntime: node.Status.NodeInfo.ContainerRuntimeVersion, BootID: node.Status.NodeInfo.BootID}
+		r.Result.Cluster.KubernetesVersion = node.Status.NodeInfo.KubeletVersion
+		for _, a := range node.Status.Addresses {
+			if a.Type == corev1.NodeInternalIP && r.Result.Node.InternalIP == "" {
+				r.Result.Node.InternalIP = a.Address
+			}
+		}
+		ns, err := r.cfg.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
+			Name:   "pvreboot-" + r.id,
+			Labels: map[string]string{localpv.LabelOwned: "true", localpv.LabelRun: r.id, "pvreboot.dev/scenario": s.Metadata.Name},
+		}}, metav1.CreateOptions{})
+		if err != nil {
+			return fmt.Errorf("create namespace: %w", err)
+		}
+		r.ns = ns.Name
+		for _, v := range s.Spec.Volumes {
+			size, _ := probe.ParseSize(v.Size)
+			for i := 0; i < v.Count; i++ {
+				name := v.Name
+				if v.Count > 1 {
+					name = fmt.Sprintf("%s-%d", v.Name, i)
+				}
+				vol, err := r.prov.Create(ctx, localpv.Spec{Run: r.id, Name: name, Node: r.node, Backing: v.Backing, FSType: v.FSType,
+					SizeBytes: size, MountOptions: v.MountOptions, StorageClass: v.StorageClass, Namespace: r.ns, Root: "/mnt/pvreboot"})
+				if err != nil {
+					return err
+				}
+				r.volumes = append(r.volumes, vol)
+			}
+		}
+		return r.createPod(ctx)
+	})
+}
+
+func (r *Run) createPod(ctx context.Context) error {
+	spec := workload.NewPod(workload.PodSpec{Namespace: r.ns, Name: workloadPodName, Node: r.node, Image: r.cfg.ProbeImage,
+		ClaimName: r.volumes[0].ClaimName, Labels: map[string]string{localpv.LabelRun: r.id}})
+	// Pinned by the PV's node affinity through the scheduler, not nodeName,
+	// so that the volume binding is exercised as users have it.
+	spec.Spec.NodeName = ""
+	if _, err := r.cfg.Client.CoreV1().Pods(r.ns).Create(ctx, spec, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("create workload pod: %w", err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, podReadyTimeout)
+	defer cancel()
+	r.progress("waiting for pod %s/%s Ready", r.ns, workloadPodName)
+	p, err := wait.PodReady(wctx, r.cfg.Client, r.ns, workloadPodName)
+	if err != nil {
+		return err
+	}
+	r.pod = p
+	return nil
+}
+
+func podFacts(p *corev1.Pod) report.PodFacts {
+	f := report.PodFacts{Name: p.Name, UID: string(p.UID), IP: p.Status.PodIP}
+	for _, cs := range p.Status.ContainerStatuses {
+		f.RestartCount, f.ContainerID = cs.RestartCount, cs.ContainerID
+	}
+	return f
+}
+
+func (r *Run) probeOptions() probe.Options {
+	w := r.cfg.Scenario.Spec.Workload
+	o := probe.Options{Dir: workload.DataDir, Method: probe.Method(w.Method), Iterations: w.Iterations, Cache: probe.CacheMode(w.Cache)}
+	o.FileBytes, _ = probe.ParseSize(w.FileSize)
+	o.ChunkBytes, _ = probe.ParseSize(w.ChunkSize)
+	if w.ExecCommand != "" {
+		o.ExecCommand = strings.Fields(w.ExecCommand)
+	}
+	return o
+}
+
+func (r *Run) exec(ctx context.Context, argv ...string) (string, error) {
+	out, _, err := workload.Exec(ctx, r.cfg.RESTConfig, r.cfg.Client, r.ns, r.pod.Name, workload.ContainerName, argv)
+	return strings.TrimSpace(string(out)), err
+}
+
+// measure runs the probe in the current pod and records the phase.
+func (r *Run) measure(ctx context.Context, phase string, check bool) error {
+	ph := report.PhaseResult{Name: phase, Pod: podFacts(r.pod)}
+	if check {
+		ph.Data = r.checkCanary(ctx)
+	}
+	mctx, cancel := context.WithTimeout(ctx, measureTimeout)
+	defer cancel()
+	o := r.probeOptions()
+	r.progress("%s: copyprobe %s of %s in %s calls x%d (%s cache) in pod uid %.8s", phase, o.Method, probe.FormatSize(o.FileBytes), probe.FormatSize(o.ChunkBytes), o.Iterations, o.Cache, r.pod.UID)
+	rep, err := workload.Measure(mctx, r.cfg.RESTConfig, r.cfg.Client, r.ns, r.pod.Name, o)
+	if err != nil {
+		ph.Error = err.Error()
+		r.Result.Phases = append(r.Result.Phases, ph)
+		return err
+	}
+	ph.Probe = rep
+	r.Result.Phases = append(r.Result.Phases, ph)
+	r.progress("%s: p50 %s p99 %s, %s", phase, budget.FormatNs(float64(rep.Summary.P50Ns)), budget.FormatNs(float64(rep.Summary.P99Ns)), budget.FormatRate(rep.Summary.BytesPerSecond))
+	return nil
+}
+
+func (r *Run) writeCanary(ctx context.Context) error {
+	cctx, cancel := context.WithTimeout(ctx, canaryTimeout)
+	defer cancel()
+	out, err := r.exec(cctx, busybox, "sh", "-c", fmt.Sprintf("%[1]s head -c %[2]d /dev/urandom > %[3]s && %[1]s sync && %[1]s sha256sum %[3]s", busybox, canaryBytes, canaryPath))
+	if err != nil {
+		return fmt.Errorf("write canary file: %w", err)
+	}
+	f := strings.Fields(out)
+	if len(f) == 0 || len(f[0]) != 64 {
+		return fmt.Errorf("write canary file: unexpected sha256sum output %q", out)
+	}
+	r.canary = f[0]
+	return nil
+}
+
+func (r *Run) checkCanary(ctx context.Context) *report.DataCheck {
+	dc := &report.DataCheck{Path: canaryPath, Want: r.canary}
+	cctx, cancel := context.WithTimeout(ctx, canaryTimeout)
+	defer cancel()
+	out, err := r.exec(cctx, busybox, "sh", "-c", fmt.Sprintf("if [ -f %[2]s ]; then %[1]s sha256sum %[2]s; else echo missing; fi", busybox, canaryPath))
+	switch {
+	case err != nil:
+		dc.Detail = "could not check: " + err.Error()
+	case out == "missing":
+		dc.Detail = "the file written before the reboot is missing: the pod sees another filesystem than the one written to"
+	default:
+		if f := strings.Fields(out); len(f) > 0 {
+			dc.Got = f[0]
+		}
+		dc.OK = dc.Got == dc.Want
+		if !dc.OK {
+			dc.Detail = fmt.Sprintf("sha256 %s differs from %s written before the reboot", dc.Got, dc.Want)
+		}
+	}
+	return dc
+}
+
+// Baseline writes the canary file and measures before the reboot.
+func (r *Run) Baseline(ctx context.Context) error {
+	return r.timed("baseline: canary file and measurement", func() error {
+		if err := r.writeCanary(ctx); err != nil {
+			return err
+		}
+		if !r.has(scenario.PhaseBaseline) {
+			return nil
+		}
+		return r.measure(ctx, scenario.PhaseBaseline, false)
+	})
+}
+
+// Reboot injects pre-reboot faults, reboots the node the scenario's number
+// of times and waits for the node and the same workload pod to come back.
+func (r *Run) Reboot(ctx context.Context) error {
+	s := r.cfg.Scenario
+	return r.timed(fmt.Sprintf("reboot: %s of %s x%d", r.cfg.Rebooter.Method(), r.node, s.Spec.Reboot.Count), func() error {
+		if f := r.fault(scenario.FaultLateMount); f != nil {
+			for _, v := range r.volumes {
+				if v.Unit != "" {
+					r.progress("fault late-mount: %s will not be mounted at boot", v.Path)
+					if err := r.prov.DisableMount(ctx, v); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		for i := 0; i < s.Spec.Reboot.Count; i++ {
+			if err := r.rebootOnce(ctx); err != nil {
+				return err
+			}
+		}
+		if f := r.fault(scenario.FaultLateMount); f != nil {
+			for _, v := range r.volumes {
+				if v.Unit != "" {
+					r.progress("fault late-mount: mounting %s only now, after the kubelet restarted the pod", v.Path)
+					if err := r.prov.MountNow(ctx, v); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		if f := r.fault(scenario.FaultIOThrottle); f != nil {
+			return r.throttle(ctx, int64(f.ReadBPS.BytesPerSecond))
+		}
+		return nil
+	})
+}
+
+func (r *Run) rebootOnce(ctx context.Context) error {
+	before := podFacts(r.pod)
+	node, err := r.cfg.Client.CoreV1().Nodes().Get(ctx, r.node, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	oldBoot, oldIP := node.Status.NodeInfo.BootID, r.Result.Node.InternalIP
+	rctx, cancel := context.WithTimeout(ctx, r.cfg.Scenario.Spec.Reboot.Timeout.Duration)
+	defer cancel()
+	r.progress("rebooting %s (%s)", r.node, r.cfg.Rebooter.Method())
+	ev, err := r.cfg.Rebooter.Reboot(rctx, r.node)
+	if err != nil {
+		return err
+	}
+	rb := report.Reboot{Method: ev.Method, Node: r.node, Issued: ev.Issued, Returned: ev.Returned, RestartsBefore: before.RestartCount, BootIDBefore: oldBoot}
+	if ev.Proof != "" {
+		rb.Notes = append(rb.Notes, ev.Proof)
+	}
+	r.progress("waiting for node %s: kubelet heartbeat after the reboot and Ready", r.node)
+	realNode := r.cfg.Provider != "kind"
+	tl, err := wait.NodeRebooted(rctx, r.cfg.Client, r.node, ev.Returned, oldBoot, realNode)
+	rb.NotReadySeen, rb.KubeletBack, rb.NodeReady, rb.BootIDAfter = tl.NotReadySeen, tl.KubeletBack, tl.Ready, tl.BootID
+	if err != nil {
+		r.Result.Reboots = append(r.Result.Reboots, rb)
+		return err
+	}
+	if rb.NotReadySeen == nil {
+		rb.Notes = append(rb.Notes, "the node never turned NotReady: it was down for less than the node monitor grace period; the proof of the reboot is the newer heartbeat and the restarted containers")
+	}
+	if oldBoot == tl.BootID {
+		rb.Notes = append(rb.Notes, "bootID unchanged: a kind node shares the host kernel, so its restart is not a kernel reboot")
+	}
+	if tl.InternalIP != "" && oldIP != "" && tl.InternalIP != oldIP {
+		r.Result.Reboots = append(r.Result.Reboots, rb)
+		return fmt.Errorf("node %s came back with InternalIP %s instead of %s: pods and routes keyed on the old address break", r.node, tl.InternalIP, oldIP)
+	}
+	r.progress("waiting for pod %s/%s to be Ready again", r.ns, r.pod.Name)
+	back, err := wait.PodBack(rctx, r.cfg.Client, r.ns, r.pod.Name, before.UID, before.RestartCount, before.ContainerID)
+	if err != nil {
+		r.Result.Reboots = append(r.Result.Reboots, rb)
+		return err
+	}
+	rb.PodReady, rb.SamePod, rb.RestartsAfter = &back.At, back.SamePod, back.Restarts
+	if !back.SamePod {
+		rb.Notes = append(rb.Notes, "the workload pod was recreated (new UID), not restarted in place")
+	}
+	r.pod = back.Pod
+	r.Result.Reboots = append(r.Result.Reboots, rb)
+	return nil
+}
+
+// throttle puts a read bandwidth limit on the workload container's cgroup on
+// the node, for the io-throttle fault.
+func (r *Run) throttle(ctx context.Context, bps int64) error {
+	dev, err := r.prov.Device(ctx, r.volumes[0])
+	if err != nil {
+		return err
+	}
+	cid := strings.TrimPrefix(podFacts(r.pod).ContainerID, "containerd://")
+	script := fmt.Sprintf(`set -e
+pid=$(crictl inspect --output go-template --template '{{.info.pid}}' %[1]s)
+if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+  p=$(awk -F: '$1=="0"{print $3}' /proc/$pid/cgroup)
+  echo "%[2]s rbps=%[3]d" > /sys/fs/cgroup$p/io.max
+  echo /sys/fs/cgroup$p/io.max
+else
+  p=$(awk -F: '$2 ~ /(^|,)blkio(,|$)/{print $3}' /proc/$pid/cgroup)
+  echo "%[2]s %[3]d" > /sys/fs/cgroup/blkio$p/blkio.throttle.read_bps_device
+  echo /sys/fs/cgroup/blkio$p/blkio.throttle.read_bps_device
+fi`, cid, dev, bps)
+	out, err := r.cfg.Nodes.NodeExec(ctx, r.node, "sh", "-c", script)
+	if err != nil {
+		return fmt.Errorf("fault io-throttle: %w", err)
+	}
+	r.progress("fault io-throttle: %s limited to %s on device %s (%s)", r.pod.Name, budget.FormatRate(float64(bps)), dev, strings.TrimSpace(string(out)))
+	return nil
+}
+
+// AfterReboot checks the canary and measures in the same pod.
+func (r *Run) AfterReboot(ctx context.Context) error {
+	if !r.has(scenario.PhaseAfterReboot) {
+		return nil
+	}
+	return r.timed("after-reboot: data check and measurement in the same pod", func() error {
+		return r.measure(ctx, scenario.PhaseAfterReboot, true)
+	})
+}
+
+// Recreate deletes the workload pod and creates it again.
+func (r *Run) Recreate(ctx context.Context) error {
+	if !r.has(scenario.PhaseAfterRecreate) {
+		return nil
+	}
+	return r.timed("recreate: delete and create the workload pod", func() error {
+		uid := string(r.pod.UID)
+		if err := r.cfg.Client.CoreV1().Pods(r.ns).Delete(ctx, r.pod.Name, metav1.DeleteOptions{}); err != nil {
+			return fmt.Errorf("delete workload pod: %w", err)
+		}
+		gctx, cancel := context.WithTimeout(ctx, podGoneTimeout)
+		defer cancel()
+		if err := wait.PodGone(gctx, r.cfg.Client, r.ns, r.pod.Name, uid); err != nil {
+			return err
+		}
+		return r.createPod(ctx)
+	})
+}
+
+// AfterRecreate checks the canary and measures in the new pod.
+func (r *Run) AfterRecreate(ctx context.Context) error {
+	if !r.has(scenario.PhaseAfterRecreate) {
+		return nil
+	}
+	return r.timed("after-recreate: data check and measurement in the new pod", func() error {
+		return r.measure(ctx, scenario.PhaseAfterRecreate, true)
+	})
+}
+
+// Finish computes the verdict (budgets plus data checks) and the diagnosis.
+func (r *Run) Finish() {
+	res := r.Result
+	res.FinishedAt = time.Now()
+	res.Verdict = budget.Evaluate(Budgets(r.cfg.Scenario), res.BudgetPhases())
+	for _, p := range res.Phases {
+		if p.Data == nil {
+			continue
+		}
+		dr := budget.Result{Name: p.Name + ": data written before the reboot is intact", Kind: "data", Phase: p.Name, Metric: "sha256", Pass: p.Data.OK, Unit: "check"}
+		dr.Detail = p.Data.Path + " intact"
+		if !p.Data.OK {
+			dr.Detail = p.Data.Detail
+		}
+		res.Verdict.Results = append(res.Verdict.Results, dr)
+		res.Verdict.Pass = res.Verdict.Pass && dr.Pass
+	}
+	if len(res.Errors) > 0 {
+		res.Verdict.Pass = false
+	}
+	res.Diagnosis = report.DiagnoseResult(res)
+}
+
+// Cleanup removes everything the run created, unless Keep.
+func (r *Run) Cleanup(ctx context.Context) error {
+	if r.cfg.Keep {
+		r.progress("keeping namespace %s, PVs and backings (--keep)", r.ns)
+		return nil
+	}
+	var errs []error
+	if r.ns != "" {
+		err := r.cfg.Client.CoreV1().Pods(r.ns).Delete(ctx, workloadPodName, metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			errs = append(errs, err)
+		}
+		if r.pod != nil {
+			if err := wait.PodGone(ctx, r.cfg.Client, r.ns, workloadPodName, string(r.pod.UID)); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	for _, v := range r.volumes {
+		if err := r.prov.Teardown(ctx, v); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, sc := range r.storageClasses() {
+		if err := r.prov.DeleteStorageClassIfUnused(ctx, sc); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if r.ns != "" {
+		if err := r.cfg.Client.CoreV1().Namespaces().Delete(ctx, r.ns, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("delete namespace %s: %w", r.ns, err))
+		}
+	}
+	r.volumes, r.ns = nil, ""
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("cleanup: %w", err)
+	}
+	r.progress("cleaned up")
+	return nil
+}
+
+func (r *Run) storageClasses() []string {
+	var out []string
+	for _, v := range r.volumes {
+		if !slices.Contains(out, v.StorageClass) {
+			out = append(out, v.StorageClass)
+		}
+	}
+	return out
+}
+
+// WriteOutputs writes result.json, summary.txt, summary.md and junit.xml.
+func WriteOutputs(dir string, res *report.Result) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("output dir: %w", err)
+	}
+	b, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "result.json"), b, 0o644); err != nil {
+		return err
+	}
+	for file, format := range map[string]string{"summary.txt": "text", "summary.md": "markdown", "junit.xml": "junit"} {
+		f, err := os.Create(filepath.Join(dir, file))
+		if err != nil {
+			return err
+		}
+		err = report.Render(f, res, format)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("write %s: %w", file, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,145 @@
+package wait
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	toolswatch "k8s.io/client-go/tools/watch"
+)
+
+// NodeTimeline is what was seen of a node while it rebooted.
+type NodeTimeline struct {
+	NotReadySeen *time.Time
+	KubeletBack  *time.Time // first Ready heartbeat newer than Since
+	Ready        *time.Time
+	BootID       string
+	InternalIP   string
+}
+
+// NodeRebooted watches the node until its kubelet has posted a Ready status
+// with a heartbeat newer than since (a kind restart is often too short for
+// the node to turn NotReady, so NotReady is recorded but not required).
+// When wantNewBootID is set, the node's bootID must also differ from it.
+func NodeRebooted(ctx context.Context, c kubernetes.Interface, name string, since time.Time, oldBootID string, wantNewBootID bool) (NodeTimeline, error) {
+	var tl NodeTimeline
+	var last *corev1.Node
+	sel := fields.OneTermEqualSelector("metadata.name", name).String()
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.FieldSelector = sel
+			return c.CoreV1().Nodes().List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.FieldSelector = sel
+			return c.CoreV1().Nodes().Watch(ctx, o)
+		},
+	}
+	// Heartbeats have second precision.
+	sinceSec := since.Truncate(time.Second)
+	_, err := toolswatch.UntilWithSync(ctx, lw, &corev1.Node{}, nil, func(e watch.Event) (bool, error) {
+		n, ok := e.Object.(*corev1.Node)
+		if !ok {
+			return false, nil
+		}
+		last = n
+		now := time.Now()
+		ready, hb := readyCondition(n)
+		if ready != corev1.ConditionTrue && tl.NotReadySeen == nil {
+			tl.NotReadySeen = &now
+		}
+		fresh := hb.After(sinceSec) || hb.Equal(sinceSec)
+		if fresh && tl.KubeletBack == nil {
+			tl.KubeletBack = &now
+		}
+		if wantNewBootID && n.Status.NodeInfo.BootID == oldBootID {
+			return false, nil
+		}
+		if fresh && ready == corev1.ConditionTrue {
+			tl.Ready = &now
+			tl.BootID = n.Status.NodeInfo.BootID
+			for _, a := range n.Status.Addresses {
+				if a.Type == corev1.NodeInternalIP && tl.InternalIP == "" {
+					tl.InternalIP = a.Address
+				}
+			}
+			return true, nil
+		}
+		return false, nil
+	})
+	if err != nil {
+		want := fmt.Sprintf("Ready with a heartbeat after %s", since.UTC().Format(time.RFC3339))
+		if wantNewBootID {
+			want += " and a bootID other than " + oldBootID
+		}
+		return tl, fmt.Errorf("node %s: want %s, last %s: %w", name, want, DescribeNode(last), err)
+	}
+	return tl, nil
+}
+
+func readyCondition(n *corev1.Node) (corev1.ConditionStatus, time.Time) {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status, c.LastHeartbeatTime.Time
+		}
+	}
+	return corev1.ConditionUnknown, time.Time{}
+}
+
+// PodReturn is how a workload pod came back.
+type PodReturn struct {
+	Pod      *corev1.Pod
+	SamePod  bool  // same UID, containers restarted in place
+	Restarts int32 // restart count now
+	At       time.Time
+}
+
+// PodBack waits until the named pod is Ready again after a reboot: either
+// the same pod (same UID) with its restart count above restartsBefore or a
+// new container ID, or a recreated pod (new UID).
+func PodBack(ctx context.Context, c kubernetes.Interface, ns, name, uid string, restartsBefore int32, containerIDBefore string) (PodReturn, error) {
+	p, err := Pod(ctx, c, ns, name, fmt.Sprintf("Ready again with restartCount > %d or a new UID", restartsBefore), func(p *corev1.Pod) (bool, error) {
+		if !IsPodReady(p) || !p.DeletionTimestamp.IsZero() {
+			return false, nil
+		}
+		if string(p.UID) != uid {
+			return true, nil
+		}
+		r, id := restarts(p)
+		return r > restartsBefore || (id != "" && id != containerIDBefore), nil
+	})
+	if err != nil {
+		return PodReturn{Pod: p}, err
+	}
+	r, _ := restarts(p)
+	return PodReturn{Pod: p, SamePod: string(p.UID) == uid, Restarts: r, At: time.Now()}, nil
+}
+
+func restarts(p *corev1.Pod) (int32, string) {
+	for _, cs := range p.Status.ContainerStatuses {
+		return cs.RestartCount, cs.ContainerID
+	}
+	return 0, ""
+}
+
+// PodGone waits until the named pod with that UID no longer exists.
+func PodGone(ctx context.Context, c kubernetes.Interface, ns, name, uid string) error {
+	cur, err := c.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil || string(cur.UID) != uid {
+		return nil
+	}
+	_, err = Pod(ctx, c, ns, name, "deleted", func(p *corev1.Pod) (bool, error) {
+		return string(p.UID) != uid, nil
+	})
+	if err == nil || isDeleted(err) {
+		return nil
+	}
+	return err
+}
