@@ -62,7 +62,9 @@ type Volume struct {
 
 func (s Spec) id() string { return "pvreboot-" + s.Run + "-" + s.Name }
 
-func labels(run string) map[string]string { return map[string]string{LabelOwned: "true", LabelRun: run} }
+func labels(run string) map[string]string {
+	return map[string]string{LabelOwned: "true", LabelRun: run}
+}
 
 // Provisioner creates and removes Local PVs.
 type Provisioner struct {
