@@ -459,6 +459,18 @@ func (r *Run) Recreate(ctx context.Context) error {
 		if err := wait.PodGone(gctx, r.cfg.Client, r.ns, r.pod.Name, uid); err != nil {
 			return err
 		}
+		if r.fault(scenario.FaultLateMount) != nil {
+			// The kubelet's unmount of the old pod's volume propagates (shared
+			// mounts) and takes the late mount away with it; the disk is
+			// mounted again, as it would be by now on a real node.
+			for _, v := range r.volumes {
+				if v.Unit != "" {
+					if err := r.prov.MountNow(ctx, v); err != nil {
+						return err
+					}
+				}
+			}
+		}
 		return r.createPod(ctx)
 	})
 }
