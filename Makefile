@@ -1,5 +1,5 @@
 # Thin targets: the work is in ci/.
-.PHONY: build test verify bench images cluster e2e-kind
+.PHONY: build test verify bench images cluster e2e e2e-kind
 build:
 	ci/build.sh
 test:
@@ -14,6 +14,10 @@ images:
 # A Ready 1 control-plane + 2 worker kind cluster named pvreboot.
 cluster:
 	ci/cluster.sh
-# The Ginkgo kind suite on a real cluster it creates and deletes.
+# The main job: the default reboot scenario on kind (SCENARIO=... for another).
+e2e:
+	ci/e2e.sh $(SCENARIO)
+# The Ginkgo suites on real kind clusters: cluster bring-up, then every
+# shipped reboot scenario (healthy and both regressions).
 e2e-kind:
 	ci/e2e-kind.sh

@@ -253,6 +253,8 @@ func (p *Provisioner) Teardown(ctx context.Context, v *Volume) error {
 	}
 	if v.Unit != "" {
 		script := fmt.Sprintf(`set -e
+# After an interrupted reboot the node may still be booting.
+systemctl is-system-running --wait >/dev/null 2>&1 || true
 systemctl disable --now %[1]q 2>/dev/null || true
 if mountpoint -q %[2]q; then umount %[2]q; fi
 for l in $(losetup -j %[3]q -O NAME -n 2>/dev/null); do losetup -d "$l"; done

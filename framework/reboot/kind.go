@@ -64,16 +64,20 @@ func (k KindContainer) Reboot(ctx context.Context, node string) (Event, error) {
 		return ev, fmt.Errorf("reboot node %q: %w", node, err)
 	}
 	ev.Issued = time.Now()
+	// Stop and start are not cancelled half way: an interrupt must never
+	// leave a node down. They are bounded by the grace period instead.
+	grace := k.Grace
+	if grace == 0 {
+		grace = 60 * time.Second
+	}
+	octx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace+time.Minute)
+	defer cancel()
 	if k.Kill {
-		if _, err := k.docker(ctx, "kill", "--signal", "KILL", node); err != nil {
+		if _, err := k.docker(octx, "kill", "--signal", "KILL", node); err != nil {
 			return ev, fmt.Errorf("reboot node %q: kill: %w", node, err)
 		}
 	} else {
-		grace := k.Grace
-		if grace == 0 {
-			grace = 60 * time.Second
-		}
-		if _, err := k.docker(ctx, "stop", "--time", fmt.Sprint(int(grace.Seconds())), node); err != nil {
+		if _, err := k.docker(octx, "stop", "--time", fmt.Sprint(int(grace.Seconds())), node); err != nil {
 			return ev, fmt.Errorf("reboot node %q: stop: %w", node, err)
 		}
 	}
@@ -83,12 +87,12 @@ func (k KindContainer) Reboot(ctx context.Context, node string) (Event, error) {
 		case <-ctx.Done():
 			t.Stop()
 			// Never leave a node down: start it even when interrupted.
-			_, _ = k.docker(context.WithoutCancel(ctx), "start", node)
+			_, _ = k.docker(octx, "start", node)
 			return ev, fmt.Errorf("reboot node %q: interrupted while down: %w", node, ctx.Err())
 		case <-t.C:
 		}
 	}
-	if _, err := k.docker(context.WithoutCancel(ctx), "start", node); err != nil {
+	if _, err := k.docker(octx, "start", node); err != nil {
 		return ev, fmt.Errorf("reboot node %q: start: %w", node, err)
 	}
 	ev.Returned = time.Now()

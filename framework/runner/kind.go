@@ -41,7 +41,7 @@ func Kind(ctx context.Context, s *scenario.Scenario, ks KindSetup) (Config, *kin
 		image = ks.NodeImage
 	}
 	p := kindprovider.New(ks.Log, ks.Progress)
-	c, err := p.Create(ctx, kindprovider.CreateOptions{Name: k.Name, ConfigFile: cfgFile, Image: image, Reuse: true, WaitForReady: 3 * time.Minute})
+	c, err := p.Create(ctx, kindprovider.CreateOptions{Name: k.Name, ConfigFile: cfgFile, Image: image, Reuse: true, ReplaceUnhealthy: true, WaitForReady: 3 * time.Minute})
 	if err != nil {
 		return Config{}, nil, err
 	}

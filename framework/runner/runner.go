@@ -539,6 +539,8 @@ func (r *Run) Cleanup(ctx context.Context) error {
 	if r.ns != "" {
 		if err := r.cfg.Client.CoreV1().Namespaces().Delete(ctx, r.ns, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("delete namespace %s: %w", r.ns, err))
+		} else if err := wait.NamespaceGone(ctx, r.cfg.Client, r.ns); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	r.volumes, r.ns = nil, ""

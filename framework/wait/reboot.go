@@ -143,3 +143,38 @@ func PodGone(ctx context.Context, c kubernetes.Interface, ns, name, uid string) 
 	}
 	return err
 }
+
+// NamespaceGone waits until the namespace no longer exists.
+func NamespaceGone(ctx context.Context, c kubernetes.Interface, name string) error {
+	if _, err := c.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{}); err != nil {
+		return nil
+	}
+	var last *corev1.Namespace
+	sel := fields.OneTermEqualSelector("metadata.name", name).String()
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.FieldSelector = sel
+			return c.CoreV1().Namespaces().List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.FieldSelector = sel
+			return c.CoreV1().Namespaces().Watch(ctx, o)
+		},
+	}
+	_, err := toolswatch.UntilWithSync(ctx, lw, &corev1.Namespace{}, func(store cache.Store) (bool, error) {
+		return len(store.List()) == 0, nil
+	}, func(e watch.Event) (bool, error) {
+		if ns, ok := e.Object.(*corev1.Namespace); ok {
+			last = ns
+		}
+		return e.Type == watch.Deleted, nil
+	})
+	if err != nil {
+		phase := "never seen"
+		if last != nil {
+			phase = string(last.Status.Phase)
+		}
+		return fmt.Errorf("namespace %s: want deleted, last phase %s: %w", name, phase, err)
+	}
+	return nil
+}

@@ -55,6 +55,10 @@ type CreateOptions struct {
 	Image      string // node image; empty for kind's default
 	// Reuse returns an existing healthy cluster of that name instead of failing.
 	Reuse bool
+	// ReplaceUnhealthy deletes and recreates an existing cluster whose node
+	// containers are not all running (e.g. after the Docker daemon restarted;
+	// restarting a multi-node kind cluster in place can lose its node IPs).
+	ReplaceUnhealthy bool
 	// WaitForReady bounds the wait for the control plane to be Ready.
 	WaitForReady time.Duration
 	// Retain keeps failed nodes for debugging.
@@ -124,11 +128,18 @@ func (p *Provider) Create(ctx context.Context, o CreateOptions) (*Cluster, error
 			return nil, fmt.Errorf("create kind cluster %q: a cluster of that name exists (delete it, or reuse it)", o.Name)
 		}
 		c := &Cluster{name: o.Name, p: p}
-		if err := c.Healthy(ctx); err != nil {
+		err := c.Healthy(ctx)
+		if err == nil {
+			fmt.Fprintf(p.progress, "Reusing kind cluster %q: every node container is running\n", o.Name)
+			return c, nil
+		}
+		if !o.ReplaceUnhealthy {
 			return nil, fmt.Errorf("reuse kind cluster %q: %w", o.Name, err)
 		}
-		fmt.Fprintf(p.progress, "Reusing kind cluster %q: every node container is running\n", o.Name)
-		return c, nil
+		fmt.Fprintf(p.progress, "Replacing kind cluster %q: %v\n", o.Name, err)
+		if err := p.Delete(ctx, o.Name); err != nil {
+			return nil, err
+		}
 	}
 	opts := []kindcluster.CreateOption{
 		kindcluster.CreateWithRetain(o.Retain),

@@ -1,0 +1,180 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/pvreboot/pvreboot/framework/localpv"
+	"github.com/pvreboot/pvreboot/framework/runner"
+	"github.com/pvreboot/pvreboot/framework/scenario"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Timeouts of the reboot suite's steps (the runner bounds each wait itself).
+const (
+	setupTimeout   = 8 * time.Minute // cluster create or reuse, image load
+	stepTimeout    = 12 * time.Minute
+	cleanupTimeout = 4 * time.Minute
+)
+
+// expectation of one shipped scenario.
+type expectation struct {
+	file      string
+	pass      bool
+	diagnosis string // a field the diagnosis must name, when failing
+	dataLost  bool   // the canary must be reported missing after the reboot
+}
+
+var rebootScenarios = []expectation{
+	{file: "sendfile-after-reboot.yaml", pass: true},
+	{file: "regression-io-throttle.yaml", diagnosis: "blkio.throttle.read_bps_device"},
+	{file: "regression-late-mount.yaml", diagnosis: "mount.majorMinor", dataLost: true},
+}
+
+var _ = Describe("reboot scenarios on kind", Serial, Label("kind", "disruptive", "reboot"), func() {
+	for _, exp := range rebootScenarios {
+		Context(exp.file, Ordered, func() {
+			var (
+				cfg suiteConfig
+				run *runner.Run
+				rc  runner.Config
+			)
+			BeforeAll(func(ctx SpecContext) {
+				cfg = loadSuiteConfig()
+				if cfg.NodeImage == "" || cfg.ProbeImage == "" {
+					Skip("PVREBOOT_NODE_IMAGE and PVREBOOT_PROBE_IMAGE are not set: run through ci/e2e-kind.sh")
+				}
+				root, _ := filepath.Abs("..")
+				s, err := scenario.Load(filepath.Join(root, "scenarios", exp.file))
+				Expect(err).NotTo(HaveOccurred())
+				rc, _, err = runner.Kind(ctx, s, runner.KindSetup{NodeImage: cfg.NodeImage, ProbeImage: cfg.ProbeImage, BaseDir: root, Progress: GinkgoWriter})
+				Expect(err).NotTo(HaveOccurred())
+				run, err = runner.New(rc)
+				Expect(err).NotTo(HaveOccurred())
+				DeferCleanup(func(ctx SpecContext) {
+					run.Finish()
+					out := filepath.Join(cfg.Artifacts, "reboot", strings.TrimSuffix(exp.file, ".yaml"))
+					Expect(runner.WriteOutputs(out, run.Result)).To(Succeed())
+					Expect(run.Cleanup(ctx)).To(Succeed())
+				}, NodeTimeout(cleanupTimeout))
+			}, NodeTimeout(setupTimeout))
+
+			It("prepares local PVs and the workload pod", func(ctx SpecContext) {
+				Expect(run.Prepare(ctx)).To(Succeed())
+			}, NodeTimeout(stepTimeout))
+			It("measures the baseline", func(ctx SpecContext) {
+				Expect(run.Baseline(ctx)).To(Succeed())
+			}, NodeTimeout(stepTimeout))
+			It("reboots the node and gets the same pod back", func(ctx SpecContext) {
+				Expect(run.Reboot(ctx)).To(Succeed())
+				rb := run.Result.Reboots[0]
+				Expect(rb.SamePod).To(BeTrue(), "the pod restarts in place after a kind node restart")
+				Expect(rb.RestartsAfter).To(BeNumerically(">", rb.RestartsBefore))
+				Expect(rb.NodeReady).NotTo(BeNil())
+				Expect(rb.BootIDAfter).To(Equal(rb.BootIDBefore), "a kind node shares the host kernel")
+			}, NodeTimeout(stepTimeout))
+			It("measures after the reboot in the same pod", func(ctx SpecContext) {
+				Expect(run.AfterReboot(ctx)).To(Succeed())
+			}, NodeTimeout(stepTimeout))
+			It("recreates the pod and measures again", func(ctx SpecContext) {
+				Expect(run.Recreate(ctx)).To(Succeed())
+				Expect(run.AfterRecreate(ctx)).To(Succeed())
+				p := run.Result.Phase(scenario.PhaseAfterRecreate)
+				Expect(p.Data).NotTo(BeNil())
+				Expect(p.Data.OK).To(BeTrue(), "after recreation the pod is on the real volume: %s", p.Data.Detail)
+			}, NodeTimeout(stepTimeout))
+			It("gives the expected verdict and diagnosis", func() {
+				run.Finish()
+				v := run.Result.Verdict
+				if exp.pass {
+					Expect(v.Pass).To(BeTrue(), "failures: %+v", v.Failures())
+					return
+				}
+				Expect(v.Pass).To(BeFalse())
+				var fields []string
+				for _, c := range run.Result.Diagnosis {
+					if c.To == scenario.PhaseAfterReboot {
+						fields = append(fields, c.Field)
+					}
+				}
+				Expect(strings.Join(fields, " ")).To(ContainSubstring(exp.diagnosis))
+				after := run.Result.Phase(scenario.PhaseAfterReboot)
+				Expect(after.Data).NotTo(BeNil())
+				Expect(after.Data.OK).To(Equal(!exp.dataLost), after.Data.Detail)
+				for _, c := range run.Result.Diagnosis {
+					if c.To == scenario.PhaseAfterRecreate {
+						Expect(c.Field).NotTo(Or(Equal("mount.majorMinor"), ContainSubstring("blkio")), "after-recreate recovers: %s", c)
+					}
+				}
+			})
+			It("leaves nothing of pvreboot behind", func(ctx SpecContext) {
+				Expect(run.Cleanup(ctx)).To(Succeed())
+				expectNothingLeft(ctx, rc)
+			}, NodeTimeout(cleanupTimeout))
+		})
+	}
+})
+
+// expectNothingLeft checks that no namespace, PV, StorageClass, mount,
+// systemd unit or loop device of pvreboot is left.
+func expectNothingLeft(ctx context.Context, rc runner.Config) {
+	GinkgoHelper()
+	sel := metav1.ListOptions{LabelSelector: localpv.LabelOwned + "=true"}
+	nss, err := rc.Client.CoreV1().Namespaces().List(ctx, sel)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(nss.Items).To(BeEmpty(), "namespaces")
+	pvs, err := rc.Client.CoreV1().PersistentVolumes().List(ctx, sel)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(pvs.Items).To(BeEmpty(), "PVs")
+	scs, err := rc.Client.StorageV1().StorageClasses().List(ctx, sel)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(scs.Items).To(BeEmpty(), "StorageClasses")
+	for _, node := range rc.Scenario.Spec.Cluster.Nodes.Names {
+		out, err := rc.Nodes.NodeExec(ctx, node, "sh", "-c",
+			"ls /etc/systemd/system | grep pvreboot || true; grep ' /mnt/pvreboot/' /proc/self/mountinfo || true; losetup -a | grep /mnt/pvreboot || true; ls /mnt/pvreboot")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(strings.TrimSpace(string(out))).To(BeEmpty(), "units, mounts, loop devices or files of pvreboot on %s", node)
+	}
+}
+
+var _ = Describe("a run interrupted during the reboot wait", Ordered, Serial, Label("kind", "disruptive", "reboot", "interrupt"), func() {
+	var (
+		run *runner.Run
+		rc  runner.Config
+	)
+	BeforeAll(func(ctx SpecContext) {
+		cfg := loadSuiteConfig()
+		if cfg.NodeImage == "" || cfg.ProbeImage == "" {
+			Skip("PVREBOOT_NODE_IMAGE and PVREBOOT_PROBE_IMAGE are not set: run through ci/e2e-kind.sh")
+		}
+		root, _ := filepath.Abs("..")
+		s, err := scenario.Load(filepath.Join(root, "scenarios", "regression-late-mount.yaml"))
+		Expect(err).NotTo(HaveOccurred())
+		s.Spec.Faults = nil // a plain filesystem PV, interrupted
+		rc, _, err = runner.Kind(ctx, s, runner.KindSetup{NodeImage: cfg.NodeImage, ProbeImage: cfg.ProbeImage, BaseDir: root, Progress: GinkgoWriter})
+		Expect(err).NotTo(HaveOccurred())
+		run, err = runner.New(rc)
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(func(ctx SpecContext) { _ = run.Cleanup(ctx) }, NodeTimeout(cleanupTimeout))
+		Expect(run.Prepare(ctx)).To(Succeed())
+		Expect(run.Baseline(ctx)).To(Succeed())
+	}, NodeTimeout(setupTimeout))
+
+	It("stops when interrupted while waiting for the node, and cleans up everything", func(ctx SpecContext) {
+		// Ctrl-C arrives a few seconds into the reboot: the node container
+		// is started again, the waits end, the run reports the interrupt.
+		ictx, cancel := context.WithTimeout(ctx, 4*time.Second)
+		defer cancel()
+		err := run.Reboot(ictx)
+		Expect(err).To(HaveOccurred())
+		Expect(err).To(MatchError(ContainSubstring("context deadline exceeded")))
+		Expect(run.Cleanup(ctx)).To(Succeed())
+		expectNothingLeft(ctx, rc)
+	}, NodeTimeout(cleanupTimeout+time.Minute))
+})
