@@ -35,6 +35,7 @@ var rebootScenarios = []expectation{
 	{file: "sendfile-after-reboot.yaml", pass: true},
 	{file: "regression-io-throttle.yaml", diagnosis: "blkio.throttle.read_bps_device"},
 	{file: "regression-late-mount.yaml", diagnosis: "mount.majorMinor", dataLost: true},
+	{file: "command-restart.yaml", pass: true},
 }
 
 var _ = Describe("reboot scenarios on kind", Serial, Label("kind", "disruptive", "reboot"), func() {

@@ -11,6 +11,8 @@ import (
 	kindprovider "github.com/pvreboot/pvreboot/framework/cluster/kind"
 	"github.com/pvreboot/pvreboot/framework/reboot"
 	"github.com/pvreboot/pvreboot/framework/scenario"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 )
@@ -60,7 +62,32 @@ func Kind(ctx context.Context, s *scenario.Scenario, ks KindSetup) (Config, *kin
 	if err := c.LoadImage(ctx, ks.ProbeImage, s.Spec.Cluster.Nodes.Names...); err != nil {
 		return Config{}, nil, err
 	}
-	rb := reboot.KindContainer{Docker: c.Docker(), Kill: s.Spec.Reboot.Method == scenario.RebootKindKill, Down: s.Spec.Reboot.Down.Duration, Log: ks.Log}
+	var rb Rebooter
+	switch m := s.Spec.Reboot.Method; m {
+	case scenario.RebootKindRestart, scenario.RebootKindKill:
+		rb = reboot.KindContainer{Docker: c.Docker(), Kill: m == scenario.RebootKindKill, Down: s.Spec.Reboot.Down.Duration, Log: ks.Log}
+	case scenario.RebootCommand:
+		rb = reboot.Command{Argv: s.Spec.Reboot.Command.Argv, Lookup: nodeLookup(client)}
+	default:
+		rb = unavailable{method: m}
+	}
 	return Config{Scenario: s, Client: client, RESTConfig: rc, Nodes: c, Rebooter: rb, ProbeImage: ks.ProbeImage,
 		ClusterName: k.Name, Provider: "kind", Log: ks.Log, Progress: ks.Progress}, c, nil
+}
+
+// nodeLookup gives the command rebooter a node's name, InternalIP and providerID.
+func nodeLookup(c kubernetes.Interface) func(context.Context, string) (reboot.NodeInfo, error) {
+	return func(ctx context.Context, name string) (reboot.NodeInfo, error) {
+		n, err := c.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return reboot.NodeInfo{}, err
+		}
+		info := reboot.NodeInfo{Name: n.Name, ProviderID: n.Spec.ProviderID}
+		for _, a := range n.Status.Addresses {
+			if a.Type == corev1.NodeInternalIP && info.Address == "" {
+				info.Address = a.Address
+			}
+		}
+		return info, nil
+	}
 }

@@ -63,9 +63,11 @@ type Config struct {
 	ClusterName string
 	Provider    string // kind or existing
 	// Keep leaves the namespace, PVs and backings in place.
-	Keep     bool
-	Progress io.Writer
-	Log      *slog.Logger
+	Keep bool
+	// AllowReboot confirms rebooting real machines (--allow-reboot).
+	AllowReboot bool
+	Progress    io.Writer
+	Log         *slog.Logger
 }
 
 // Run is one scenario run; its steps can be driven one by one (the Ginkgo
@@ -164,6 +166,13 @@ func (r *Run) fault(t string) *scenario.Fault {
 func (r *Run) Prepare(ctx context.Context) error {
 	s := r.cfg.Scenario
 	return r.timed("prepare: namespace, local PVs, workload pod on "+r.node, func() error {
+		plan, err := BuildPlan(ctx, r.cfg.Client, s, r.cfg.AllowReboot)
+		if err != nil {
+			return err
+		}
+		if err := plan.Check(); err != nil {
+			return err
+		}
 		node, err := r.cfg.Client.CoreV1().Nodes().Get(ctx, r.node, metav1.GetOptions{})
 		if err != nil {
 			return fmt.Errorf("node %s: %w", r.node, err)

@@ -7,16 +7,56 @@ import (
 	"path/filepath"
 
 	"github.com/pvreboot/pvreboot/cmd/internal/exitcode"
+	kindprovider "github.com/pvreboot/pvreboot/framework/cluster/kind"
+	"github.com/pvreboot/pvreboot/framework/reboot"
 	"github.com/pvreboot/pvreboot/framework/report"
 	"github.com/pvreboot/pvreboot/framework/runner"
 	"github.com/pvreboot/pvreboot/framework/scenario"
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 )
+
+// dryRunPlan prints what a run would reboot; it creates nothing.
+func dryRunPlan(cmd *cobra.Command, g *globals, s *scenario.Scenario, allowReboot bool) error {
+	ctx := cmd.Context()
+	name := s.Spec.Cluster.Kind.Name
+	p := kindprovider.New(g.logger(), g.s.Err)
+	c, err := p.Get(ctx, name)
+	if err != nil {
+		if errors.Is(err, kindprovider.ErrNotFound) {
+			fmt.Fprintf(g.s.Out, "kind cluster %q does not exist: a run would create it, then reboot %v with %s\n", name, s.Spec.Cluster.Nodes.Names, s.Spec.Reboot.Method)
+			return nil
+		}
+		return err
+	}
+	kc, err := c.Kubeconfig(ctx)
+	if err != nil {
+		return err
+	}
+	rc, err := clientcmd.RESTConfigFromKubeConfig(kc)
+	if err != nil {
+		return err
+	}
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return err
+	}
+	plan, err := runner.BuildPlan(ctx, client, s, allowReboot)
+	if err != nil {
+		return err
+	}
+	fmt.Fprint(g.s.Out, plan.String())
+	if err := plan.Check(); err != nil {
+		return exitcode.UsageError(err)
+	}
+	return nil
+}
 
 func newRunCmd(g *globals) *cobra.Command {
 	var (
 		outputDir, nodeImage, probeImage string
-		keep                             bool
+		keep, dryRun, allowReboot        bool
 	)
 	cmd := &cobra.Command{
 		Use:   "run SCENARIO.yaml",
@@ -32,9 +72,6 @@ func newRunCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return exitcode.UsageError(err)
 			}
-			if probeImage == "" {
-				return exitcode.Usagef("--probe-image: required (build one with `pvreboot image probe`)")
-			}
 			if s.Spec.Cluster.Kind == nil {
 				return exitcode.Usagef("%s: spec.cluster.existing is not supported by this build yet; use a kind cluster", args[0])
 			}
@@ -44,11 +81,18 @@ func newRunCmd(g *globals) *cobra.Command {
 				base = filepath.Dir(filepath.Dir(mustAbs(args[0])))
 			}
 			ctx := cmd.Context()
+			if dryRun {
+				return dryRunPlan(cmd, g, s, allowReboot)
+			}
+			if probeImage == "" {
+				return exitcode.Usagef("--probe-image: required (build one with `pvreboot image probe`)")
+			}
 			cfg, _, err := runner.Kind(ctx, s, runner.KindSetup{NodeImage: nodeImage, ProbeImage: probeImage, BaseDir: base, Log: g.logger(), Progress: g.s.Err})
 			if err != nil {
 				return err
 			}
 			cfg.Keep = keep
+			cfg.AllowReboot = allowReboot
 			run, err := runner.New(cfg)
 			if err != nil {
 				return err
@@ -61,6 +105,9 @@ func newRunCmd(g *globals) *cobra.Command {
 			_ = report.Text(g.s.Out, run.Result)
 			fmt.Fprintf(g.s.Out, "\nresults in %s (result.json, summary.txt, summary.md, junit.xml)\n", outputDir)
 			if runErr != nil {
+				if errors.Is(runErr, reboot.ErrRefused) || errors.Is(runErr, runner.ErrUnsupported) {
+					return exitcode.UsageError(runErr)
+				}
 				return runErr
 			}
 			if !run.Result.Verdict.Pass {
@@ -73,6 +120,8 @@ func newRunCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&nodeImage, "image", "pvreboot/node:v1.37.2", "kind node image when the cluster must be created")
 	cmd.Flags().StringVar(&probeImage, "probe-image", "", "the copyprobe workload image (from `pvreboot image probe`)")
 	cmd.Flags().BoolVar(&keep, "keep", false, "keep the namespace, PVs and backings after the run")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the reboot plan (nodes, method, affected pods, safety checks) and change nothing")
+	cmd.Flags().BoolVar(&allowReboot, "allow-reboot", false, "confirm rebooting real machines (ssh, command, node-pod methods)")
 	return cmd
 }
 

@@ -1,0 +1,126 @@
+package reboot
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Target is a node a plan would reboot.
+type Target struct {
+	Name         string
+	ControlPlane bool
+	Ready        bool
+	ProviderID   string // kind nodes: kind://docker/<cluster>/<node>
+}
+
+// IsKind reports whether the node is a kind node container.
+func (t Target) IsKind() bool { return strings.HasPrefix(t.ProviderID, "kind://") }
+
+// Plan is what a run would reboot, shown by --dry-run.
+type Plan struct {
+	Method string
+	// Mode is the method's flavour: reboot, sysrq-b, sysrq-c.
+	Mode              string
+	Nodes             []Target // nodes to reboot
+	ControlPlanes     []Target // every control-plane node of the cluster
+	AffectedPods      map[string][]string
+	MaxParallel       int
+	AllowReboot       bool
+	AllowControlPlane bool
+}
+
+// KernelLevel reports whether the method reboots the kernel itself
+// (sysrq, or a reboot from a pod in the host's namespaces).
+func (p Plan) KernelLevel() bool {
+	return p.Method == "node-pod" || strings.HasPrefix(p.Mode, "sysrq")
+}
+
+// realNodeMethod reports whether the method reboots machines (not kind containers).
+func (p Plan) realNodeMethod() bool {
+	switch p.Method {
+	case "ssh", "command", "node-pod":
+		return true
+	}
+	return false
+}
+
+// Check returns every reason to refuse the plan, wrapped in ErrRefused.
+func (p Plan) Check() error {
+	var reasons []string
+	for _, n := range p.Nodes {
+		if n.IsKind() && p.KernelLevel() {
+			reasons = append(reasons, fmt.Sprintf("node %s is a kind node: it shares the host's kernel, so %s would reboot the host itself", n.Name, p.describe()))
+		}
+		if n.ControlPlane && !p.AllowControlPlane {
+			reasons = append(reasons, fmt.Sprintf("node %s is a control-plane node: set spec.reboot.allowControlPlane to reboot it", n.Name))
+		}
+	}
+	if p.realNodeMethod() && !p.AllowReboot {
+		reasons = append(reasons, fmt.Sprintf("method %s reboots real machines: pass --allow-reboot (or set spec.reboot.allowReboot) after reviewing the --dry-run plan", p.Method))
+	}
+	max := p.MaxParallel
+	if max <= 0 {
+		max = 1
+	}
+	if len(p.Nodes) > max {
+		reasons = append(reasons, fmt.Sprintf("%d nodes at a time is more than the limit of %d", len(p.Nodes), max))
+	}
+	readyCP := 0
+	rebootedReadyCP := 0
+	for _, cp := range p.ControlPlanes {
+		if !cp.Ready {
+			continue
+		}
+		readyCP++
+		for _, n := range p.Nodes {
+			if n.Name == cp.Name {
+				rebootedReadyCP++
+			}
+		}
+	}
+	if rebootedReadyCP > 0 && readyCP-rebootedReadyCP < 1 {
+		reasons = append(reasons, "the plan would reboot the last Ready control-plane node")
+	}
+	if len(reasons) > 0 {
+		return fmt.Errorf("%w:\n  %s", ErrRefused, strings.Join(reasons, "\n  "))
+	}
+	return nil
+}
+
+func (p Plan) describe() string {
+	if p.Mode != "" && p.Mode != "reboot" {
+		return p.Method + " " + p.Mode
+	}
+	return p.Method
+}
+
+// String renders the plan for --dry-run.
+func (p Plan) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "reboot plan: method %s", p.describe())
+	fmt.Fprintf(&b, ", at most %d node(s) at a time\n", max(p.MaxParallel, 1))
+	for _, n := range p.Nodes {
+		role := "worker"
+		if n.ControlPlane {
+			role = "control-plane"
+		}
+		kind := ""
+		if n.IsKind() {
+			kind = ", kind node sharing the host kernel"
+		}
+		fmt.Fprintf(&b, "  node %s (%s%s)\n", n.Name, role, kind)
+		pods := p.AffectedPods[n.Name]
+		if len(pods) == 0 {
+			fmt.Fprintf(&b, "    no pods affected\n")
+		}
+		for _, pod := range pods {
+			fmt.Fprintf(&b, "    pod %s restarts\n", pod)
+		}
+	}
+	if err := p.Check(); err != nil {
+		fmt.Fprintf(&b, "REFUSED: %v\n", err)
+	} else {
+		fmt.Fprintln(&b, "allowed")
+	}
+	return b.String()
+}
