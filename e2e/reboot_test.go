@@ -174,7 +174,7 @@ var _ = Describe("a run interrupted during the reboot wait", Ordered, Serial, La
 		defer cancel()
 		err := run.Reboot(ictx)
 		Expect(err).To(HaveOccurred())
-		Expect(err).To(MatchError(ContainSubstring("context deadline exceeded")))
+		Expect(err).To(MatchError(ContainSubstring("want Ready")), "the run stopped in the reboot wait")
 		Expect(run.Cleanup(ctx)).To(Succeed())
 		expectNothingLeft(ctx, rc)
 	}, NodeTimeout(cleanupTimeout+time.Minute))
