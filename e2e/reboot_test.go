@@ -4,6 +4,8 @@ package e2e
 
 import (
 	"context"
+	"io"
+	"sync/atomic"
 	"path/filepath"
 	"strings"
 	"time"
@@ -160,6 +162,8 @@ var _ = Describe("a run interrupted during the reboot wait", Ordered, Serial, La
 		s.Spec.Faults = nil // a plain filesystem PV, interrupted
 		rc, _, err = runner.Kind(ctx, s, runner.KindSetup{NodeImage: cfg.NodeImage, ProbeImage: cfg.ProbeImage, BaseDir: root, Progress: GinkgoWriter})
 		Expect(err).NotTo(HaveOccurred())
+		// Ctrl-C arrives exactly when the run starts waiting for the node.
+		rc.Progress = io.MultiWriter(GinkgoWriter, interrupter{})
 		run, err = runner.New(rc)
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(func(ctx SpecContext) { _ = run.Cleanup(ctx) }, NodeTimeout(cleanupTimeout))
@@ -168,10 +172,11 @@ var _ = Describe("a run interrupted during the reboot wait", Ordered, Serial, La
 	}, NodeTimeout(setupTimeout))
 
 	It("stops when interrupted while waiting for the node, and cleans up everything", func(ctx SpecContext) {
-		// Ctrl-C arrives a few seconds into the reboot: the node container
-		// is started again, the waits end, the run reports the interrupt.
-		ictx, cancel := context.WithTimeout(ctx, 4*time.Second)
+		// The node container is started again (never left down), the wait
+		// ends at once, and the run reports what it was waiting for.
+		ictx, cancel := context.WithCancel(ctx)
 		defer cancel()
+		interrupt.Store(&cancel)
 		err := run.Reboot(ictx)
 		Expect(err).To(HaveOccurred())
 		Expect(err).To(MatchError(ContainSubstring("want Ready")), "the run stopped in the reboot wait")
@@ -179,3 +184,19 @@ var _ = Describe("a run interrupted during the reboot wait", Ordered, Serial, La
 		expectNothingLeft(ctx, rc)
 	}, NodeTimeout(cleanupTimeout+time.Minute))
 })
+
+// interrupt holds the cancel function the interrupter calls.
+var interrupt atomic.Pointer[context.CancelFunc]
+
+// interrupter cancels the run's context when its progress says it waits for
+// the node after the reboot: a deterministic Ctrl-C during the reboot wait.
+type interrupter struct{}
+
+func (interrupter) Write(b []byte) (int, error) {
+	if strings.Contains(string(b), "waiting for node") {
+		if c := interrupt.Load(); c != nil {
+			(*c)()
+		}
+	}
+	return len(b), nil
+}

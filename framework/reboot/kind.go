@@ -96,7 +96,7 @@ func (k KindContainer) Reboot(ctx context.Context, node string) (Event, error) {
 		return ev, fmt.Errorf("reboot node %q: start: %w", node, err)
 	}
 	ev.Returned = time.Now()
-	after, err := k.docker(ctx, "inspect", "--format", "{{.State.StartedAt}}", node)
+	after, err := k.docker(octx, "inspect", "--format", "{{.State.StartedAt}}", node)
 	if err != nil {
 		return ev, fmt.Errorf("reboot node %q: %w", node, err)
 	}

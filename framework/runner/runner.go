@@ -66,8 +66,11 @@ type Config struct {
 	Keep bool
 	// AllowReboot confirms rebooting real machines (--allow-reboot).
 	AllowReboot bool
-	Progress    io.Writer
-	Log         *slog.Logger
+	// Close, when set, releases what the cluster setup made (node exec
+	// helpers); Cleanup calls it last.
+	Close    func(ctx context.Context) error
+	Progress io.Writer
+	Log      *slog.Logger
 }
 
 // Run is one scenario run; its steps can be driven one by one (the Ginkgo
@@ -384,7 +387,9 @@ func (r *Run) rebootOnce(ctx context.Context) error {
 		rb.Notes = append(rb.Notes, ev.Proof)
 	}
 	r.progress("waiting for node %s: kubelet heartbeat after the reboot and Ready", r.node)
-	realNode := r.cfg.Provider != "kind"
+	// A kind node shares the host kernel: its bootID never changes. A real
+	// node must come back with a new one.
+	realNode := !strings.HasPrefix(node.Spec.ProviderID, "kind://")
 	tl, err := wait.NodeRebooted(rctx, r.cfg.Client, r.node, ev.Returned, oldBoot, realNode)
 	rb.NotReadySeen, rb.KubeletBack, rb.NodeReady, rb.BootIDAfter = tl.NotReadySeen, tl.KubeletBack, tl.Ready, tl.BootID
 	if err != nil {
@@ -553,6 +558,11 @@ func (r *Run) Cleanup(ctx context.Context) error {
 		}
 	}
 	r.volumes, r.ns = nil, ""
+	if r.cfg.Close != nil {
+		if err := r.cfg.Close(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("cleanup: %w", err)
 	}

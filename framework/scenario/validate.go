@@ -146,9 +146,6 @@ func (s *Scenario) Validate() error {
 	if r.Down.Duration < 0 {
 		c.add("spec.reboot.down", "must be >= 0, got %s", r.Down.Duration)
 	}
-	if (r.Method == RebootKindRestart || r.Method == RebootKindKill) && cl.Kind == nil {
-		c.add("spec.reboot.method", "%s needs a kind cluster (spec.cluster.kind)", r.Method)
-	}
 	if r.Method == RebootSSH && r.SSH == nil {
 		c.add("spec.reboot.ssh", "must be set for method ssh")
 	}

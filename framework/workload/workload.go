@@ -65,7 +65,7 @@ func NewPod(s PodSpec) *corev1.Pod {
 			Containers: []corev1.Container{{
 				Name:            ContainerName,
 				Image:           s.Image,
-				ImagePullPolicy: corev1.PullNever,
+				ImagePullPolicy: corev1.PullIfNotPresent,
 				Command:         cmd,
 				VolumeMounts:    []corev1.VolumeMount{{Name: "data", MountPath: DataDir}},
 			}},

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -57,6 +58,7 @@ func newRunCmd(g *globals) *cobra.Command {
 	var (
 		outputDir, nodeImage, probeImage string
 		keep, dryRun, allowReboot        bool
+		kubeconfig, kubeContext          string
 	)
 	cmd := &cobra.Command{
 		Use:   "run SCENARIO.yaml",
@@ -72,23 +74,49 @@ func newRunCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return exitcode.UsageError(err)
 			}
-			if s.Spec.Cluster.Kind == nil {
-				return exitcode.Usagef("%s: spec.cluster.existing is not supported by this build yet; use a kind cluster", args[0])
-			}
+			useExisting := kubeconfig != "" || kubeContext != "" || s.Spec.Cluster.Existing != nil
 			base, _ := os.Getwd()
-			if _, err := os.Stat(filepath.Join(base, s.Spec.Cluster.Kind.Config)); err != nil && !filepath.IsAbs(s.Spec.Cluster.Kind.Config) {
+			if k := s.Spec.Cluster.Kind; k != nil && !useExisting && !filepath.IsAbs(k.Config) && !exists(filepath.Join(base, k.Config)) {
 				// Relative to the repository the scenario file lives in.
 				base = filepath.Dir(filepath.Dir(mustAbs(args[0])))
 			}
 			ctx := cmd.Context()
-			if dryRun {
+			if dryRun && !useExisting {
 				return dryRunPlan(cmd, g, s, allowReboot)
 			}
 			if probeImage == "" {
 				return exitcode.Usagef("--probe-image: required (build one with `pvreboot image probe`)")
 			}
-			cfg, _, err := runner.Kind(ctx, s, runner.KindSetup{NodeImage: nodeImage, ProbeImage: probeImage, BaseDir: base, Log: g.logger(), Progress: g.s.Err})
-			if err != nil {
+			var cfg runner.Config
+			if useExisting {
+				es := runner.ExistingSetup{Context: kubeContext, ProbeImage: probeImage, Log: g.logger(), Progress: g.s.Err}
+				switch {
+				case kubeconfig != "":
+					es.Kubeconfig = []string{kubeconfig}
+				case s.Spec.Cluster.Existing != nil && s.Spec.Cluster.Existing.Kubeconfig != "":
+					es.Kubeconfig = []string{s.Spec.Cluster.Existing.Kubeconfig}
+				case g.env["KUBECONFIG"] != "":
+					es.Kubeconfig = filepath.SplitList(g.env["KUBECONFIG"])
+				}
+				if es.Context == "" && s.Spec.Cluster.Existing != nil {
+					es.Context = s.Spec.Cluster.Existing.Context
+				}
+				if cfg, err = runner.Existing(ctx, s, es); err != nil {
+					return err
+				}
+				if dryRun {
+					defer cfg.Close(context.WithoutCancel(ctx))
+					plan, err := runner.BuildPlan(ctx, cfg.Client, s, allowReboot)
+					if err != nil {
+						return err
+					}
+					fmt.Fprint(g.s.Out, plan.String())
+					if err := plan.Check(); err != nil {
+						return exitcode.UsageError(err)
+					}
+					return nil
+				}
+			} else if cfg, _, err = runner.Kind(ctx, s, runner.KindSetup{NodeImage: nodeImage, ProbeImage: probeImage, BaseDir: base, Log: g.logger(), Progress: g.s.Err}); err != nil {
 				return err
 			}
 			cfg.Keep = keep
@@ -121,8 +149,15 @@ func newRunCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&probeImage, "probe-image", "", "the copyprobe workload image (from `pvreboot image probe`)")
 	cmd.Flags().BoolVar(&keep, "keep", false, "keep the namespace, PVs and backings after the run")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the reboot plan (nodes, method, affected pods, safety checks) and change nothing")
+	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig of an existing cluster (default: $KUBECONFIG, ~/.kube/config); pvreboot never creates or deletes it")
+	cmd.Flags().StringVar(&kubeContext, "context", "", "kubeconfig context of an existing cluster")
 	cmd.Flags().BoolVar(&allowReboot, "allow-reboot", false, "confirm rebooting real machines (ssh, command, node-pod methods)")
 	return cmd
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 func mustAbs(p string) string {

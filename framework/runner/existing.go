@@ -1,0 +1,94 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/pvreboot/pvreboot/framework/cluster/existing"
+	kindprovider "github.com/pvreboot/pvreboot/framework/cluster/kind"
+	"github.com/pvreboot/pvreboot/framework/localpv"
+	"github.com/pvreboot/pvreboot/framework/nodeexec"
+	"github.com/pvreboot/pvreboot/framework/reboot"
+	"github.com/pvreboot/pvreboot/framework/scenario"
+	"github.com/pvreboot/pvreboot/framework/wait"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// ExistingSetup says how to reach a cluster pvreboot did not create.
+type ExistingSetup struct {
+	Kubeconfig []string // files in kubectl's precedence; empty: ~/.kube/config
+	Context    string
+	ProbeImage string
+	Log        *slog.Logger
+	Progress   io.Writer
+}
+
+// Existing opens a cluster from a kubeconfig; it never creates or deletes
+// it. Node commands run through privileged helper pods; the probe image is
+// loaded into kind nodes (providerID kind://) and must be pullable elsewhere.
+func Existing(ctx context.Context, s *scenario.Scenario, es ExistingSetup) (Config, error) {
+	c, err := existing.Open(es.Kubeconfig, es.Context)
+	if err != nil {
+		return Config{}, err
+	}
+	var sel map[string]string
+	if s.Spec.Cluster.Nodes.Selector != nil {
+		sel = s.Spec.Cluster.Nodes.Selector.MatchLabels
+	}
+	names, err := c.SelectNodes(ctx, s.Spec.Cluster.Nodes.Names, sel)
+	if err != nil {
+		return Config{}, err
+	}
+	s.Spec.Cluster.Nodes = scenario.NodeSelection{Names: names[:1]}
+	node, err := c.Client.CoreV1().Nodes().Get(ctx, names[0], metav1.GetOptions{})
+	if err != nil {
+		return Config{}, err
+	}
+	kindCluster := ""
+	if rest, ok := strings.CutPrefix(node.Spec.ProviderID, "kind://docker/"); ok {
+		kindCluster = strings.Split(rest, "/")[0]
+		kc, err := kindprovider.New(es.Log, es.Progress).Get(ctx, kindCluster)
+		if err != nil {
+			return Config{}, fmt.Errorf("node %s is a kind node of cluster %s: %w", node.Name, kindCluster, err)
+		}
+		if err := kc.LoadImage(ctx, es.ProbeImage, node.Name); err != nil {
+			return Config{}, err
+		}
+	}
+	nsName := "pvreboot-nodeexec-" + fmt.Sprintf("%x", metav1.Now().UnixNano()&0xffffff)
+	if _, err := c.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
+		Name: nsName, Labels: map[string]string{localpv.LabelOwned: "true"}}}, metav1.CreateOptions{}); err != nil {
+		return Config{}, fmt.Errorf("create namespace %s: %w", nsName, err)
+	}
+	pe := &nodeexec.PodExec{Client: c.Client, RESTConfig: c.RESTConfig, Namespace: nsName, Image: es.ProbeImage}
+	closeFn := func(ctx context.Context) error {
+		err := pe.Close(ctx)
+		if derr := c.Client.CoreV1().Namespaces().Delete(ctx, nsName, metav1.DeleteOptions{}); derr != nil && !apierrors.IsNotFound(derr) {
+			err = errors.Join(err, derr)
+		} else {
+			err = errors.Join(err, wait.NamespaceGone(ctx, c.Client, nsName))
+		}
+		return err
+	}
+	var rb Rebooter
+	switch m := s.Spec.Reboot.Method; m {
+	case scenario.RebootKindRestart, scenario.RebootKindKill:
+		if kindCluster == "" {
+			rb = unavailable{method: m + " (node " + node.Name + " is not a kind node)"}
+		} else {
+			rb = reboot.KindContainer{Kill: m == scenario.RebootKindKill, Down: s.Spec.Reboot.Down.Duration, Log: es.Log}
+		}
+	case scenario.RebootCommand:
+		rb = reboot.Command{Argv: s.Spec.Reboot.Command.Argv, Lookup: nodeLookup(c.Client)}
+	default:
+		rb = unavailable{method: m}
+	}
+	return Config{Scenario: s, Client: c.Client, RESTConfig: c.RESTConfig, Nodes: pe, Rebooter: rb, ProbeImage: es.ProbeImage,
+		ClusterName: c.Name(), Provider: "existing", Log: es.Log, Progress: es.Progress, Close: closeFn}, nil
+}
