@@ -5,9 +5,9 @@ package e2e
 import (
 	"context"
 	"io"
-	"sync/atomic"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
