@@ -176,6 +176,10 @@ func (r *Run) Prepare(ctx context.Context) error {
 		if err := plan.Check(); err != nil {
 			return err
 		}
+		if u, ok := r.cfg.Rebooter.(unavailable); ok {
+			_, err := u.Reboot(ctx, r.node)
+			return err
+		}
 		node, err := r.cfg.Client.CoreV1().Nodes().Get(ctx, r.node, metav1.GetOptions{})
 		if err != nil {
 			return fmt.Errorf("node %s: %w", r.node, err)
