@@ -1,0 +1,125 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/pvreboot/pvreboot/framework/budget"
+	"github.com/pvreboot/pvreboot/framework/reboot"
+	"github.com/pvreboot/pvreboot/framework/scenario"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+)
+
+func TestMain(m *testing.M) {
+	os.Setenv("KUBE_FEATURE_WatchListClient", "false")
+	os.Exit(m.Run())
+}
+
+func mustScenario(t *testing.T, y string) *scenario.Scenario {
+	t.Helper()
+	s, err := scenario.Parse([]byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestBudgetsConversion(t *testing.T) {
+	t.Parallel()
+	s := mustScenario(t, `apiVersion: pvreboot.dev/v1alpha1
+kind: Scenario
+metadata: {name: b}
+spec:
+  budgets:
+  - {phase: after-reboot, metric: p99, max: 120ms}
+  - {phase: after-reboot, metric: throughput, min: 200MB/s}
+  - {phase: after-reboot, metric: p50, relativeTo: baseline, maxRatio: 2}
+  - {phase: after-reboot, statistical: {against: baseline, maxSlowdown: 1.5}}
+`)
+	b := Budgets(s)
+	if len(b) != 4 {
+		t.Fatalf("budgets = %+v", b)
+	}
+	if b[0].Kind != budget.Absolute || b[0].MaxNs != 120e6 || b[1].MinBytesPerSecond != 200e6 {
+		t.Errorf("absolute: %+v %+v", b[0], b[1])
+	}
+	if b[2].Kind != budget.Relative || b[2].RelativeTo != "baseline" || b[2].MaxRatio != 2 {
+		t.Errorf("relative: %+v", b[2])
+	}
+	if b[3].Kind != budget.Statistical || b[3].MaxSlowdown != 1.5 || b[3].Alpha != 0.01 || b[3].RelativeTo != "baseline" {
+		t.Errorf("statistical: %+v", b[3])
+	}
+}
+
+func kindNode(name string, cp bool) *corev1.Node {
+	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{}},
+		Spec:   corev1.NodeSpec{ProviderID: "kind://docker/pvreboot/" + name},
+		Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}}}
+	if cp {
+		n.Labels["node-role.kubernetes.io/control-plane"] = ""
+	}
+	return n
+}
+
+func TestBuildPlan(t *testing.T) {
+	t.Parallel()
+	c := fake.NewClientset(kindNode("pvreboot-control-plane", true), kindNode("pvreboot-worker", false),
+		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "w", Namespace: "ns"}, Spec: corev1.PodSpec{NodeName: "pvreboot-worker"}})
+	ok := mustScenario(t, "apiVersion: pvreboot.dev/v1alpha1\nkind: Scenario\nmetadata: {name: p}\nspec: {}\n")
+	p, err := BuildPlan(context.Background(), c, ok, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Check(); err != nil {
+		t.Errorf("kind-restart of a worker refused: %v", err)
+	}
+	if len(p.ControlPlanes) != 1 || len(p.Nodes) != 1 || !p.Nodes[0].IsKind() {
+		t.Errorf("plan = %+v", p)
+	}
+	if !strings.Contains(p.String(), "pod ns/w restarts") {
+		t.Errorf("plan text lacks the affected pod:\n%s", p)
+	}
+	sysrq := mustScenario(t, `apiVersion: pvreboot.dev/v1alpha1
+kind: Scenario
+metadata: {name: p}
+spec:
+  reboot: {method: ssh, ssh: {mode: sysrq-b}}
+`)
+	p, err = BuildPlan(context.Background(), c, sysrq, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Check(); !errors.Is(err, reboot.ErrRefused) || !strings.Contains(err.Error(), "kind node") {
+		t.Errorf("sysrq on kind: %v", err)
+	}
+	cp := mustScenario(t, `apiVersion: pvreboot.dev/v1alpha1
+kind: Scenario
+metadata: {name: p}
+spec:
+  cluster: {nodes: {names: [pvreboot-control-plane]}}
+  reboot: {allowControlPlane: true}
+`)
+	p, err = BuildPlan(context.Background(), c, cp, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Check(); err == nil || !strings.Contains(err.Error(), "last Ready control-plane") {
+		t.Errorf("last control plane: %v", err)
+	}
+	missing := mustScenario(t, "apiVersion: pvreboot.dev/v1alpha1\nkind: Scenario\nmetadata: {name: p}\nspec: {cluster: {nodes: {names: [nope]}}}\n")
+	if _, err := BuildPlan(context.Background(), c, missing, false); err == nil || !strings.Contains(err.Error(), "nope") {
+		t.Errorf("missing node: %v", err)
+	}
+}
+
+func TestNewNeedsEverything(t *testing.T) {
+	t.Parallel()
+	if _, err := New(Config{}); err == nil {
+		t.Error("New accepted an empty config")
+	}
+}
