@@ -7,7 +7,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
@@ -31,17 +30,7 @@ type NodeTimeline struct {
 func NodeRebooted(ctx context.Context, c kubernetes.Interface, name string, since time.Time, oldBootID string, wantNewBootID bool) (NodeTimeline, error) {
 	var tl NodeTimeline
 	var last *corev1.Node
-	sel := fields.OneTermEqualSelector("metadata.name", name).String()
-	lw := &cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			o.FieldSelector = sel
-			return c.CoreV1().Nodes().List(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			o.FieldSelector = sel
-			return c.CoreV1().Nodes().Watch(ctx, o)
-		},
-	}
+	lw := nodesByName(c, name)
 	// Heartbeats have second precision.
 	sinceSec := since.Truncate(time.Second)
 	_, err := toolswatch.UntilWithSync(ctx, lw, &corev1.Node{}, nil, func(e watch.Event) (bool, error) {
@@ -150,17 +139,9 @@ func NamespaceGone(ctx context.Context, c kubernetes.Interface, name string) err
 		return nil
 	}
 	var last *corev1.Namespace
-	sel := fields.OneTermEqualSelector("metadata.name", name).String()
-	lw := &cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			o.FieldSelector = sel
-			return c.CoreV1().Namespaces().List(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			o.FieldSelector = sel
-			return c.CoreV1().Namespaces().Watch(ctx, o)
-		},
-	}
+	lw := byName(name, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+		return c.CoreV1().Namespaces().List(ctx, o)
+	}, c.CoreV1().Namespaces().Watch)
 	_, err := toolswatch.UntilWithSync(ctx, lw, &corev1.Namespace{}, func(store cache.Store) (bool, error) {
 		return len(store.List()) == 0, nil
 	}, func(e watch.Event) (bool, error) {

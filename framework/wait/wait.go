@@ -17,6 +17,34 @@ import (
 	toolswatch "k8s.io/client-go/tools/watch"
 )
 
+// byName is a ListWatch of the one object with that name.
+func byName(name string, list func(context.Context, metav1.ListOptions) (runtime.Object, error),
+	watchFn func(context.Context, metav1.ListOptions) (watch.Interface, error)) *cache.ListWatch {
+	sel := fields.OneTermEqualSelector("metadata.name", name).String()
+	return &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.FieldSelector = sel
+			return list(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.FieldSelector = sel
+			return watchFn(ctx, o)
+		},
+	}
+}
+
+func podsByName(c kubernetes.Interface, ns, name string) *cache.ListWatch {
+	return byName(name, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+		return c.CoreV1().Pods(ns).List(ctx, o)
+	}, c.CoreV1().Pods(ns).Watch)
+}
+
+func nodesByName(c kubernetes.Interface, name string) *cache.ListWatch {
+	return byName(name, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+		return c.CoreV1().Nodes().List(ctx, o)
+	}, c.CoreV1().Nodes().Watch)
+}
+
 // ErrDeleted is returned when the awaited object is deleted.
 var ErrDeleted = errors.New("object deleted")
 
@@ -24,17 +52,7 @@ var ErrDeleted = errors.New("object deleted")
 // renders the last state for the timeout error.
 func Pod(ctx context.Context, c kubernetes.Interface, ns, name, want string, cond func(*corev1.Pod) (bool, error)) (*corev1.Pod, error) {
 	var last *corev1.Pod
-	sel := fields.OneTermEqualSelector("metadata.name", name).String()
-	lw := &cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			o.FieldSelector = sel
-			return c.CoreV1().Pods(ns).List(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			o.FieldSelector = sel
-			return c.CoreV1().Pods(ns).Watch(ctx, o)
-		},
-	}
+	lw := podsByName(c, ns, name)
 	ev, err := toolswatch.UntilWithSync(ctx, lw, &corev1.Pod{}, nil, func(e watch.Event) (bool, error) {
 		p, ok := e.Object.(*corev1.Pod)
 		if !ok {
@@ -111,17 +129,7 @@ func DescribePod(p *corev1.Pod) string {
 // NodeReady waits for a node's Ready condition to be True.
 func NodeReady(ctx context.Context, c kubernetes.Interface, name string) (*corev1.Node, error) {
 	var last *corev1.Node
-	sel := fields.OneTermEqualSelector("metadata.name", name).String()
-	lw := &cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			o.FieldSelector = sel
-			return c.CoreV1().Nodes().List(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			o.FieldSelector = sel
-			return c.CoreV1().Nodes().Watch(ctx, o)
-		},
-	}
+	lw := nodesByName(c, name)
 	ev, err := toolswatch.UntilWithSync(ctx, lw, &corev1.Node{}, nil, func(e watch.Event) (bool, error) {
 		n, ok := e.Object.(*corev1.Node)
 		if !ok {

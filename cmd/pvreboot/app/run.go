@@ -43,7 +43,12 @@ func dryRunPlan(cmd *cobra.Command, g *globals, s *scenario.Scenario, allowReboo
 	if err != nil {
 		return err
 	}
-	plan, err := runner.BuildPlan(ctx, client, s, allowReboot)
+	return printPlan(cmd, g, client, s, allowReboot)
+}
+
+// printPlan prints the reboot plan; a refused plan is bad input (exit 2).
+func printPlan(cmd *cobra.Command, g *globals, client kubernetes.Interface, s *scenario.Scenario, allowReboot bool) error {
+	plan, err := runner.BuildPlan(cmd.Context(), client, s, allowReboot)
 	if err != nil {
 		return err
 	}
@@ -105,16 +110,8 @@ func newRunCmd(g *globals) *cobra.Command {
 					return err
 				}
 				if dryRun {
-					defer cfg.Close(context.WithoutCancel(ctx))
-					plan, err := runner.BuildPlan(ctx, cfg.Client, s, allowReboot)
-					if err != nil {
-						return err
-					}
-					fmt.Fprint(g.s.Out, plan.String())
-					if err := plan.Check(); err != nil {
-						return exitcode.UsageError(err)
-					}
-					return nil
+					defer func() { _ = cfg.Close(context.WithoutCancel(ctx)) }()
+					return printPlan(cmd, g, cfg.Client, s, allowReboot)
 				}
 			} else if cfg, _, err = runner.Kind(ctx, s, runner.KindSetup{NodeImage: nodeImage, ProbeImage: probeImage, BaseDir: base, Log: g.logger(), Progress: g.s.Err}); err != nil {
 				return err
