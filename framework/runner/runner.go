@@ -100,6 +100,11 @@ func New(cfg Config) (*Run, error) {
 		cfg.Progress = io.Discard
 	}
 	s := cfg.Scenario
+	for i, v := range s.Spec.Volumes {
+		if v.Backing == scenario.BackingBlock {
+			return nil, fmt.Errorf("spec.volumes[%d].backing: block volumes are not provisioned by this build yet (use directory or filesystem)", i)
+		}
+	}
 	if len(s.Spec.Cluster.Nodes.Names) == 0 {
 		return nil, errors.New("runner: the scenario names no node (label selectors need an existing cluster)")
 	}
