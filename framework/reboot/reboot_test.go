@@ -115,3 +115,34 @@ func TestCommandRebootRunsWithoutShell(t *testing.T) {
 		t.Errorf("failing command: %v", err)
 	}
 }
+
+func TestSSHRemoteCommand(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		s    SSH
+		want string
+	}{
+		{SSH{Mode: "reboot"}, `nohup sh -c 'sleep 1 && systemctl reboot' >/dev/null 2>&1 &`},
+		{SSH{Mode: "sysrq-b", Sudo: true}, `nohup sudo -n sh -c 'sleep 1 && echo 1 > /proc/sys/kernel/sysrq; echo b > /proc/sysrq-trigger' >/dev/null 2>&1 &`},
+		{SSH{Mode: "sysrq-c"}, `echo c > /proc/sysrq-trigger`},
+	}
+	for _, tt := range tests {
+		got, err := tt.s.RemoteCommand()
+		if err != nil || !strings.Contains(got, tt.want) {
+			t.Errorf("RemoteCommand(%+v) = %q, %v; want %q", tt.s, got, err, tt.want)
+		}
+	}
+	if _, err := (SSH{Mode: "yank"}).RemoteCommand(); err == nil {
+		t.Error("unknown mode accepted")
+	}
+}
+
+func TestSSHClientConfigRefusesWithoutHostKeyCheck(t *testing.T) {
+	t.Parallel()
+	if _, _, err := (SSH{KeyFile: "/nonexistent"}).ClientConfig(); err == nil || !strings.Contains(err.Error(), "ssh key") {
+		t.Errorf("missing key: %v", err)
+	}
+	if _, _, err := (SSH{}).ClientConfig(); err == nil || !strings.Contains(err.Error(), "no key file") {
+		t.Errorf("no auth: %v", err)
+	}
+}

@@ -22,11 +22,12 @@ import (
 
 // ExistingSetup says how to reach a cluster pvreboot did not create.
 type ExistingSetup struct {
-	Kubeconfig []string // files in kubectl's precedence; empty: ~/.kube/config
-	Context    string
-	ProbeImage string
-	Log        *slog.Logger
-	Progress   io.Writer
+	Kubeconfig     []string // files in kubectl's precedence; empty: ~/.kube/config
+	Context        string
+	ProbeImage     string
+	SSHAgentSocket string
+	Log            *slog.Logger
+	Progress       io.Writer
 }
 
 // Existing opens a cluster from a kubeconfig; it never creates or deletes
@@ -86,6 +87,8 @@ func Existing(ctx context.Context, s *scenario.Scenario, es ExistingSetup) (Conf
 		}
 	case scenario.RebootCommand:
 		rb = reboot.Command{Argv: s.Spec.Reboot.Command.Argv, Lookup: nodeLookup(c.Client)}
+	case scenario.RebootSSH:
+		rb = sshRebooter(s, es.SSHAgentSocket, c.Client, es.Log)
 	default:
 		rb = unavailable{method: m}
 	}

@@ -22,9 +22,11 @@ type KindSetup struct {
 	NodeImage  string // used when the cluster must be created
 	ProbeImage string
 	// BaseDir resolves a relative spec.cluster.kind.config.
-	BaseDir  string
-	Log      *slog.Logger
-	Progress io.Writer
+	BaseDir string
+	// SSHAgentSocket is the ssh-agent socket for the ssh method (cmd/ passes $SSH_AUTH_SOCK).
+	SSHAgentSocket string
+	Log            *slog.Logger
+	Progress       io.Writer
 }
 
 // Kind reuses (or creates) the scenario's kind cluster, loads the probe image
@@ -68,6 +70,8 @@ func Kind(ctx context.Context, s *scenario.Scenario, ks KindSetup) (Config, *kin
 		rb = reboot.KindContainer{Docker: c.Docker(), Kill: m == scenario.RebootKindKill, Down: s.Spec.Reboot.Down.Duration, Log: ks.Log}
 	case scenario.RebootCommand:
 		rb = reboot.Command{Argv: s.Spec.Reboot.Command.Argv, Lookup: nodeLookup(client)}
+	case scenario.RebootSSH:
+		rb = sshRebooter(s, ks.SSHAgentSocket, client, ks.Log)
 	default:
 		rb = unavailable{method: m}
 	}
@@ -90,4 +94,10 @@ func nodeLookup(c kubernetes.Interface) func(context.Context, string) (reboot.No
 		}
 		return info, nil
 	}
+}
+
+func sshRebooter(s *scenario.Scenario, agentSocket string, c kubernetes.Interface, log *slog.Logger) reboot.SSH {
+	cfg := s.Spec.Reboot.SSH
+	return reboot.SSH{User: cfg.User, Port: cfg.Port, KeyFile: cfg.KeyFile, AgentSocket: agentSocket, KnownHosts: cfg.KnownHosts,
+		InsecureIgnoreHostKey: cfg.InsecureIgnore, Mode: cfg.Mode, Sudo: cfg.Sudo, Lookup: nodeLookup(c), Log: log}
 }

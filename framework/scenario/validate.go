@@ -153,6 +153,9 @@ func (s *Scenario) Validate() error {
 		if !oneOf(r.SSH.Mode, "reboot", "sysrq-b", "sysrq-c") {
 			c.add("spec.reboot.ssh.mode", "must be reboot, sysrq-b or sysrq-c, got %q", r.SSH.Mode)
 		}
+		if r.SSH.KnownHosts == "" && !r.SSH.InsecureIgnore {
+			c.add("spec.reboot.ssh.knownHosts", "must be set (host keys are always checked unless insecureIgnoreHostKey is true)")
+		}
 		if r.SSH.Port < 1 || r.SSH.Port > 65535 {
 			c.add("spec.reboot.ssh.port", "must be 1-65535, got %d", r.SSH.Port)
 		}

@@ -94,7 +94,7 @@ func newRunCmd(g *globals) *cobra.Command {
 			}
 			var cfg runner.Config
 			if useExisting {
-				es := runner.ExistingSetup{Context: kubeContext, ProbeImage: probeImage, Log: g.logger(), Progress: g.s.Err}
+				es := runner.ExistingSetup{Context: kubeContext, ProbeImage: probeImage, SSHAgentSocket: g.env["SSH_AUTH_SOCK"], Log: g.logger(), Progress: g.s.Err}
 				switch {
 				case kubeconfig != "":
 					es.Kubeconfig = []string{kubeconfig}
@@ -113,7 +113,7 @@ func newRunCmd(g *globals) *cobra.Command {
 					defer func() { _ = cfg.Close(context.WithoutCancel(ctx)) }()
 					return printPlan(cmd, g, cfg.Client, s, allowReboot)
 				}
-			} else if cfg, _, err = runner.Kind(ctx, s, runner.KindSetup{NodeImage: nodeImage, ProbeImage: probeImage, BaseDir: base, Log: g.logger(), Progress: g.s.Err}); err != nil {
+			} else if cfg, _, err = runner.Kind(ctx, s, runner.KindSetup{NodeImage: nodeImage, ProbeImage: probeImage, BaseDir: base, SSHAgentSocket: g.env["SSH_AUTH_SOCK"], Log: g.logger(), Progress: g.s.Err}); err != nil {
 				return err
 			}
 			cfg.Keep = keep
