@@ -146,3 +146,28 @@ func TestSSHClientConfigRefusesWithoutHostKeyCheck(t *testing.T) {
 		t.Errorf("no auth: %v", err)
 	}
 }
+
+type recordingRunner struct{ node, argv string }
+
+func (r *recordingRunner) NodeExec(_ context.Context, node string, argv ...string) ([]byte, error) {
+	r.node, r.argv = node, strings.Join(argv, " ")
+	return nil, nil
+}
+
+func TestNodePodCommand(t *testing.T) {
+	t.Parallel()
+	rr := &recordingRunner{}
+	ev, err := NodePod{Exec: rr, Mode: "sysrq-b"}.Reboot(context.Background(), "vm-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rr.node != "vm-1" || !strings.Contains(rr.argv, "echo b > /proc/sysrq-trigger") || !strings.HasPrefix(rr.argv, "sh -c nohup sh -c 'sleep 1 && ") {
+		t.Errorf("ran %q on %q", rr.argv, rr.node)
+	}
+	if !ev.Returned.After(ev.Issued) {
+		t.Errorf("event %+v", ev)
+	}
+	if _, err := (NodePod{Exec: rr, Mode: "sysrq-c"}).Command(); err == nil {
+		t.Error("unsupported mode accepted")
+	}
+}

@@ -89,6 +89,12 @@ func Existing(ctx context.Context, s *scenario.Scenario, es ExistingSetup) (Conf
 		rb = reboot.Command{Argv: s.Spec.Reboot.Command.Argv, Lookup: nodeLookup(c.Client)}
 	case scenario.RebootSSH:
 		rb = sshRebooter(s, es.SSHAgentSocket, c.Client, es.Log)
+	case scenario.RebootNodePod:
+		mode := ""
+		if s.Spec.Reboot.NodePod != nil {
+			mode = s.Spec.Reboot.NodePod.Mode
+		}
+		rb = reboot.NodePod{Exec: pe, Mode: mode}
 	default:
 		rb = unavailable{method: m}
 	}

@@ -72,6 +72,9 @@ func Kind(ctx context.Context, s *scenario.Scenario, ks KindSetup) (Config, *kin
 		rb = reboot.Command{Argv: s.Spec.Reboot.Command.Argv, Lookup: nodeLookup(client)}
 	case scenario.RebootSSH:
 		rb = sshRebooter(s, ks.SSHAgentSocket, client, ks.Log)
+	case scenario.RebootNodePod:
+		// Refused by the plan's safety check on every kind node (kernel-level).
+		rb = reboot.NodePod{Exec: c}
 	default:
 		rb = unavailable{method: m}
 	}
