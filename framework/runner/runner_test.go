@@ -88,7 +88,7 @@ func TestBuildPlan(t *testing.T) {
 kind: Scenario
 metadata: {name: p}
 spec:
-  reboot: {method: ssh, ssh: {mode: sysrq-b}}
+  reboot: {method: ssh, ssh: {mode: sysrq-b, knownHosts: /etc/ssh/ssh_known_hosts}}
 `)
 	p, err = BuildPlan(context.Background(), c, sysrq, true)
 	if err != nil {
