@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"path/filepath"
 	"strings"
@@ -118,31 +119,36 @@ var _ = Describe("reboot scenarios on kind", Serial, Label("kind", "disruptive",
 			})
 			It("leaves nothing of pvreboot behind", func(ctx SpecContext) {
 				Expect(run.Cleanup(ctx)).To(Succeed())
-				expectNothingLeft(ctx, rc)
+				expectNothingLeft(ctx, rc, run.ID())
 			}, NodeTimeout(cleanupTimeout))
 		})
 	}
 })
 
 // expectNothingLeft checks that no namespace, PV, StorageClass, mount,
-// systemd unit or loop device of pvreboot is left.
-func expectNothingLeft(ctx context.Context, rc runner.Config) {
+// systemd unit or loop device of the run is left (scoped to the run, so that
+// one failed run does not fail every later check).
+func expectNothingLeft(ctx context.Context, rc runner.Config, id string) {
 	GinkgoHelper()
-	sel := metav1.ListOptions{LabelSelector: localpv.LabelOwned + "=true"}
-	nss, err := rc.Client.CoreV1().Namespaces().List(ctx, sel)
+	run := metav1.ListOptions{LabelSelector: localpv.LabelRun + "=" + id}
+	nss, err := rc.Client.CoreV1().Namespaces().List(ctx, run)
 	Expect(err).NotTo(HaveOccurred())
 	Expect(nss.Items).To(BeEmpty(), "namespaces")
-	pvs, err := rc.Client.CoreV1().PersistentVolumes().List(ctx, sel)
+	pvs, err := rc.Client.CoreV1().PersistentVolumes().List(ctx, run)
 	Expect(err).NotTo(HaveOccurred())
 	Expect(pvs.Items).To(BeEmpty(), "PVs")
-	scs, err := rc.Client.StorageV1().StorageClasses().List(ctx, sel)
-	Expect(err).NotTo(HaveOccurred())
-	Expect(scs.Items).To(BeEmpty(), "StorageClasses")
-	for _, node := range rc.Scenario.Spec.Cluster.Nodes.Names {
-		out, err := rc.Nodes.NodeExec(ctx, node, "sh", "-c",
-			"ls /etc/systemd/system | grep pvreboot || true; grep ' /mnt/pvreboot/' /proc/self/mountinfo || true; losetup -a | grep /mnt/pvreboot || true; ls /mnt/pvreboot")
+	owned := metav1.ListOptions{LabelSelector: localpv.LabelOwned + "=true"}
+	if all, err := rc.Client.CoreV1().PersistentVolumes().List(ctx, owned); err == nil && len(all.Items) == 0 {
+		scs, err := rc.Client.StorageV1().StorageClasses().List(ctx, owned)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(strings.TrimSpace(string(out))).To(BeEmpty(), "units, mounts, loop devices or files of pvreboot on %s", node)
+		Expect(scs.Items).To(BeEmpty(), "StorageClasses of pvreboot with no PV left")
+	}
+	for _, node := range rc.Scenario.Spec.Cluster.Nodes.Names {
+		out, err := rc.Nodes.NodeExec(ctx, node, "sh", "-c", fmt.Sprintf(
+			"ls /etc/systemd/system | grep -e %[1]s -e '%[2]s' || true; grep ' /mnt/pvreboot/%[1]s' /proc/self/mountinfo || true; losetup -a | grep /mnt/pvreboot/%[1]s || true; ls /mnt/pvreboot | grep %[1]s || true",
+			"pvreboot-"+id, strings.ReplaceAll("pvreboot-"+id, "-", `\\x2d`)))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(strings.TrimSpace(string(out))).To(BeEmpty(), "units, mounts, loop devices or files of run %s on %s", id, node)
 	}
 }
 
@@ -181,7 +187,7 @@ var _ = Describe("a run interrupted during the reboot wait", Ordered, Serial, La
 		Expect(err).To(HaveOccurred())
 		Expect(err).To(MatchError(ContainSubstring("want Ready")), "the run stopped in the reboot wait")
 		Expect(run.Cleanup(ctx)).To(Succeed())
-		expectNothingLeft(ctx, rc)
+		expectNothingLeft(ctx, rc, run.ID())
 	}, NodeTimeout(cleanupTimeout+time.Minute))
 })
 

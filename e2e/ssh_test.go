@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
@@ -16,6 +17,7 @@ import (
 	"github.com/pvreboot/pvreboot/framework/reboot"
 	"github.com/pvreboot/pvreboot/framework/runner"
 	"github.com/pvreboot/pvreboot/framework/scenario"
+	"github.com/pvreboot/pvreboot/framework/wait"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -58,6 +60,16 @@ var _ = Describe("reboot over SSH", Ordered, Serial, Label("kind", "disruptive",
 		rc, _, err = runner.Kind(ctx, s, runner.KindSetup{NodeImage: cfg.NodeImage, ProbeImage: cfg.ProbeImage, BaseDir: root, Progress: GinkgoWriter})
 		Expect(err).NotTo(HaveOccurred())
 		node = s.Spec.Cluster.Nodes.Names[0]
+
+		// Docker restarts a kind node whose systemd rebooted only once per
+		// `docker start` (restart policy on-failure:1): start from a fresh one.
+		By("restarting the node container so that its restart budget is fresh")
+		ev, err := reboot.KindContainer{}.Reboot(ctx, node)
+		Expect(err).NotTo(HaveOccurred())
+		wctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+		_, err = wait.NodeRebooted(wctx, rc.Client, node, ev.Returned, "", false)
+		cancel()
+		Expect(err).NotTo(HaveOccurred())
 
 		By("starting sshd in " + node)
 		_, err = rc.Nodes.NodeExec(ctx, node, "sh", "-c",

@@ -119,6 +119,10 @@ func New(cfg Config) (*Run, error) {
 	return r, nil
 }
 
+// ID is the run's identifier: part of every name it creates and the value
+// of the pvreboot.dev/run label.
+func (r *Run) ID() string { return r.id }
+
 func (r *Run) progress(format string, a ...any) {
 	fmt.Fprintf(r.cfg.Progress, "[%6.1fs] %s\n", time.Since(r.start).Seconds(), fmt.Sprintf(format, a...))
 }
