@@ -37,7 +37,10 @@ func (r runner) baseImage(ctx context.Context, rootfs, rootfsKey, ctrdDir, crict
 	if err != nil {
 		return "", false, err
 	}
-	k := key("base", rootfsKey, ctrd, crictl, r.cfg.Versions.Kind, r.cfg.RestrictOOMScoreAdj)[:16]
+	k, err := key(16, "base", rootfsKey, ctrd, crictl, r.cfg.Versions.Kind, r.cfg.RestrictOOMScoreAdj)
+	if err != nil {
+		return "", false, err
+	}
 	ref := "pvreboot/base:" + k
 	if r.imageExists(ctx, ref) {
 		return ref, true, nil

@@ -126,7 +126,10 @@ func Build(ctx context.Context, cfg Config) (Result, error) {
 		}
 		hashes[n] = h
 	}
-	nodeKey := key("node", base, hashes, cniManifest, storageManifest, cfg.Versions)[:16]
+	nodeKey, err := key(16, "node", base, hashes, cniManifest, storageManifest, cfg.Versions)
+	if err != nil {
+		return Result{}, err
+	}
 	keyRef := fmt.Sprintf("pvreboot/node:%s-%s", cfg.Versions.Kubernetes, nodeKey)
 	res := Result{Image: cfg.Image, KeyImage: keyRef, Key: nodeKey}
 	if r.imageExists(ctx, keyRef) {
@@ -200,7 +203,11 @@ func BuildProbeImage(ctx context.Context, pc ProbeConfig) (string, error) {
 	if err := errors.Join(errs...); err != nil {
 		return "", err
 	}
-	ref := pc.Repository + ":" + key("probe", hashes)[:12]
+	tag, err := key(12, "probe", hashes)
+	if err != nil {
+		return "", err
+	}
+	ref := pc.Repository + ":" + tag
 	r := runner{cfg: Config{Docker: pc.Docker}.withDefaults()}
 	if r.imageExists(ctx, ref) {
 		return ref, nil

@@ -35,7 +35,10 @@ func (r runner) goVersion(ctx context.Context) (string, error) {
 
 // build runs b unless its output folder is complete; it returns the folder.
 func (r runner) build(ctx context.Context, b goBuild, goVersion string) (string, bool, error) {
-	k := key(b, goVersion)[:16]
+	k, err := key(16, b, goVersion)
+	if err != nil {
+		return "", false, err
+	}
 	out := filepath.Join(r.cfg.CacheDir, "bin", b.Name+"-"+k)
 	if complete(out) {
 		return out, true, nil

@@ -47,9 +47,17 @@ func TestVersionHelpers(t *testing.T) {
 
 func TestKeyIsStableAndSensitive(t *testing.T) {
 	t.Parallel()
-	a := key("x", map[string]string{"b": "2", "a": "1"})
-	b := key("x", map[string]string{"a": "1", "b": "2"})
-	c := key("x", map[string]string{"a": "1", "b": "3"})
+	mustKey := func(parts ...any) string {
+		t.Helper()
+		k, err := key(64, parts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	a := mustKey("x", map[string]string{"b": "2", "a": "1"})
+	b := mustKey("x", map[string]string{"a": "1", "b": "2"})
+	c := mustKey("x", map[string]string{"a": "1", "b": "3"})
 	if a != b {
 		t.Error("key depends on map order")
 	}
@@ -59,8 +67,11 @@ func TestKeyIsStableAndSensitive(t *testing.T) {
 	builds := extBuilds(DefaultVersions())
 	v := DefaultVersions()
 	v.Etcd = "v3.7.1"
-	if key(builds[2]) == key(extBuilds(v)[2]) {
+	if mustKey(builds[2]) == mustKey(extBuilds(v)[2]) {
 		t.Error("etcd build key ignores its version")
+	}
+	if _, err := key(16, make(chan int)); err == nil {
+		t.Error("an unhashable input gave no error")
 	}
 }
 

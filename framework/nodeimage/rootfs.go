@@ -65,7 +65,10 @@ func firstField(path, prefix string) string {
 
 // rootfs debootstraps the base root filesystem unless it is complete.
 func (r runner) rootfs(ctx context.Context) (string, string, bool, error) {
-	k := key("rootfs", r.cfg.Versions.Debian, rootfsPackages)[:16]
+	k, err := key(16, "rootfs", r.cfg.Versions.Debian, rootfsPackages)
+	if err != nil {
+		return "", "", false, err
+	}
 	dir := filepath.Join(r.cfg.CacheDir, "rootfs-"+k)
 	if complete(dir) {
 		return dir, k, true, nil

@@ -51,19 +51,20 @@ func (p *progress) step(name string, f func() (reused bool, err error)) error {
 	return nil
 }
 
-// key hashes any JSON-encodable description into a content address.
-func key(parts ...any) string {
+// key hashes JSON-encodable descriptions into a content address, n hex
+// digits long.
+func key(n int, parts ...any) (string, error) {
 	h := sha256.New()
 	h.Write([]byte(stepFormat))
 	for _, p := range parts {
 		b, err := json.Marshal(p)
 		if err != nil {
-			panic(fmt.Sprintf("nodeimage: unhashable step input %T: %v", p, err)) // programming error
+			return "", fmt.Errorf("content address of step input %T: %w", p, err)
 		}
 		h.Write(b)
 		h.Write([]byte{0})
 	}
-	return hex.EncodeToString(h.Sum(nil))
+	return hex.EncodeToString(h.Sum(nil))[:n], nil
 }
 
 // fileHashes returns the sha256 of every regular file in dir, by name.
