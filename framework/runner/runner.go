@@ -229,11 +229,10 @@ func (r *Run) Prepare(ctx context.Context) error {
 }
 
 func (r *Run) createPod(ctx context.Context) error {
-	spec := workload.NewPod(workload.PodSpec{Namespace: r.ns, Name: workloadPodName, Node: r.node, Image: r.cfg.ProbeImage,
-		ClaimName: r.volumes[0].ClaimName, Labels: map[string]string{localpv.LabelRun: r.id}})
-	// Pinned by the PV's node affinity through the scheduler, not nodeName,
+	// Placed by the PV's node affinity through the scheduler, not nodeName,
 	// so that the volume binding is exercised as users have it.
-	spec.Spec.NodeName = ""
+	spec := workload.NewPod(workload.PodSpec{Namespace: r.ns, Name: workloadPodName, Image: r.cfg.ProbeImage,
+		ClaimName: r.volumes[0].ClaimName, Labels: map[string]string{localpv.LabelRun: r.id}})
 	if _, err := r.cfg.Client.CoreV1().Pods(r.ns).Create(ctx, spec, metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("create workload pod: %w", err)
 	}

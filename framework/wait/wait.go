@@ -48,8 +48,8 @@ func nodesByName(c kubernetes.Interface, name string) *cache.ListWatch {
 // ErrDeleted is returned when the awaited object is deleted.
 var ErrDeleted = errors.New("object deleted")
 
-// Pod waits until cond accepts the named pod, driven by a watch. describe
-// renders the last state for the timeout error.
+// Pod waits until cond accepts the named pod, driven by a watch; want names
+// the awaited state in the error, with the last state seen.
 func Pod(ctx context.Context, c kubernetes.Interface, ns, name, want string, cond func(*corev1.Pod) (bool, error)) (*corev1.Pod, error) {
 	var last *corev1.Pod
 	lw := podsByName(c, ns, name)

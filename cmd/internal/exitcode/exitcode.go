@@ -3,7 +3,6 @@
 package exitcode
 
 import (
-	"context"
 	"errors"
 	"fmt"
 )
@@ -35,7 +34,7 @@ func Usagef(format string, a ...any) error { return UsageError(fmt.Errorf(format
 func ViolationError(err error) error { return &Error{Code: Violation, Err: err} }
 
 // Of returns the exit code for err: nil is OK, an *Error its code, anything
-// else an infrastructure failure.
+// else (an interrupt included) an infrastructure failure.
 func Of(err error) int {
 	if err == nil {
 		return OK
@@ -43,9 +42,6 @@ func Of(err error) int {
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Code
-	}
-	if errors.Is(err, context.Canceled) {
-		return Infra
 	}
 	return Infra
 }

@@ -1,13 +1,13 @@
 package app
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"text/tabwriter"
 	"time"
 
 	"github.com/pvreboot/pvreboot/cmd/internal/exitcode"
+	"github.com/pvreboot/pvreboot/framework/cluster"
 	kindprovider "github.com/pvreboot/pvreboot/framework/cluster/kind"
 	"github.com/spf13/cobra"
 )
@@ -121,19 +121,18 @@ func newClusterListCmd(g *globals) *cobra.Command {
 				return err
 			}
 			type entry struct {
-				Name  string `json:"name"`
-				Nodes any    `json:"nodes"`
-				Error string `json:"error,omitempty"`
+				Name  string         `json:"name"`
+				Nodes []cluster.Node `json:"nodes"`
+				Error string         `json:"error,omitempty"`
 			}
 			var entries []entry
 			for _, n := range names {
 				e := entry{Name: n}
 				c, err := p.Get(cmd.Context(), n)
 				if err == nil {
-					nodes, nerr := c.Nodes(cmd.Context())
-					e.Nodes, err = nodes, nerr
+					e.Nodes, err = c.Nodes(cmd.Context())
 				}
-				if err != nil && !errors.Is(err, kindprovider.ErrNotFound) {
+				if err != nil {
 					e.Error = err.Error()
 				}
 				entries = append(entries, e)
@@ -144,12 +143,7 @@ func newClusterListCmd(g *globals) *cobra.Command {
 			tw := tabwriter.NewWriter(g.s.Out, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "CLUSTER\tNODE\tROLE\tIPV4\tCONTAINER")
 			for _, e := range entries {
-				c, _ := p.Get(cmd.Context(), e.Name)
-				if c == nil {
-					continue
-				}
-				nodes, _ := c.Nodes(cmd.Context())
-				for _, n := range nodes {
+				for _, n := range e.Nodes {
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.12s\n", e.Name, n.Name, n.Role, n.IPv4, n.ContainerID)
 				}
 				if e.Error != "" {
