@@ -174,5 +174,6 @@ func createNamespace(ctx context.Context, client kubernetes.Interface, prefix st
 		err := client.CoreV1().Namespaces().Delete(ctx, ns.Name, metav1.DeleteOptions{})
 		Expect(err).NotTo(HaveOccurred())
 	}, NodeTimeout(time.Minute))
+	Expect(wait.ServiceAccount(ctx, client, ns.Name, "default")).To(Succeed())
 	return ns.Name
 }

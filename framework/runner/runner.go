@@ -46,10 +46,12 @@ const (
 	measureTimeout  = 10 * time.Minute
 	canaryTimeout   = 2 * time.Minute
 	cleanupTimeout  = 3 * time.Minute
-	canaryPath      = "/data/pvreboot-canary"
-	canaryBytes     = 4 << 20
-	workloadPodName = "pvreboot-workload"
-	busybox         = "/bin/busybox"
+	// A new namespace's default ServiceAccount (the controller manager's work).
+	serviceAccountTimeout = 2 * time.Minute
+	canaryPath            = "/data/pvreboot-canary"
+	canaryBytes           = 4 << 20
+	workloadPodName       = "pvreboot-workload"
+	busybox               = "/bin/busybox"
 )
 
 // Config of one run.
@@ -209,6 +211,9 @@ func (r *Run) Prepare(ctx context.Context) error {
 			return fmt.Errorf("create namespace: %w", err)
 		}
 		r.ns = ns.Name
+		if err := namespaceReady(ctx, r.cfg.Client, r.ns); err != nil {
+			return err
+		}
 		for _, v := range s.Spec.Volumes {
 			size, _ := probe.ParseSize(v.Size)
 			for i := 0; i < v.Count; i++ {
@@ -618,4 +623,12 @@ func WriteOutputs(dir string, res *report.Result) error {
 		}
 	}
 	return nil
+}
+
+// namespaceReady waits for a new namespace's default ServiceAccount: pods are
+// refused until the controller manager has made it.
+func namespaceReady(ctx context.Context, c kubernetes.Interface, ns string) error {
+	ctx, cancel := context.WithTimeout(ctx, serviceAccountTimeout)
+	defer cancel()
+	return wait.ServiceAccount(ctx, c, ns, "default")
 }

@@ -169,3 +169,20 @@ func DescribeNode(n *corev1.Node) string {
 }
 
 func isDeleted(err error) bool { return errors.Is(err, ErrDeleted) }
+
+// ServiceAccount waits until the namespace holds the named ServiceAccount.
+// Pods of a new namespace are refused ("error looking up service account")
+// until the controller manager has made its "default" one.
+func ServiceAccount(ctx context.Context, c kubernetes.Interface, ns, name string) error {
+	lw := byName(name, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+		return c.CoreV1().ServiceAccounts(ns).List(ctx, o)
+	}, c.CoreV1().ServiceAccounts(ns).Watch)
+	_, err := toolswatch.UntilWithSync(ctx, lw, &corev1.ServiceAccount{}, nil, func(e watch.Event) (bool, error) {
+		sa, ok := e.Object.(*corev1.ServiceAccount)
+		return ok && sa.Name == name && e.Type != watch.Deleted, nil
+	})
+	if err != nil {
+		return fmt.Errorf("namespace %s: want ServiceAccount %s (made by the controller manager): %w", ns, name, err)
+	}
+	return nil
+}

@@ -121,3 +121,27 @@ func TestPodBackTellsRestartFromRecreate(t *testing.T) {
 		t.Fatalf("recreated pod: %+v, %v", back, err)
 	}
 }
+
+func TestServiceAccountWaitsForTheControllerManager(t *testing.T) {
+	t.Parallel()
+	c := fake.NewClientset(&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "other", Namespace: "ns1"}})
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		if _, err := c.CoreV1().ServiceAccounts("ns1").Create(context.Background(),
+			&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: "ns1"}}, metav1.CreateOptions{}); err != nil {
+			t.Errorf("create: %v", err)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := ServiceAccount(ctx, c, "ns1", "default"); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel = context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	err := ServiceAccount(ctx, c, "ns2", "default")
+	if err == nil || !strings.Contains(err.Error(), "namespace ns2: want ServiceAccount default") {
+		t.Errorf("missing ServiceAccount: err = %v", err)
+	}
+}

@@ -55,11 +55,13 @@ type CreateOptions struct {
 	Image      string // node image; empty for kind's default
 	// Reuse returns an existing healthy cluster of that name instead of failing.
 	Reuse bool
-	// ReplaceUnhealthy deletes and recreates an existing cluster whose node
-	// containers are not all running (e.g. after the Docker daemon restarted;
-	// restarting a multi-node kind cluster in place can lose its node IPs).
+	// ReplaceUnhealthy deletes and recreates an existing cluster that cannot
+	// be reused: node containers not all running, nodes made from another
+	// image than Image, or a control plane that does not settle within
+	// WaitForReady (e.g. after the Docker daemon or the host restarted).
 	ReplaceUnhealthy bool
-	// WaitForReady bounds the wait for the control plane to be Ready.
+	// WaitForReady bounds the wait for the control plane to be Ready (and,
+	// with Reuse, for an existing cluster to settle).
 	WaitForReady time.Duration
 	// Retain keeps failed nodes for debugging.
 	Retain bool
@@ -107,9 +109,9 @@ func (p *Provider) List(ctx context.Context) ([]string, error) {
 	return names, nil
 }
 
-// Create creates a cluster, or with Reuse returns a healthy existing one.
-// An existing cluster whose nodes are not all running is an error naming them
-// (delete it, or let Create replace it with Reuse=false after Delete).
+// Create creates a cluster, or with Reuse returns an existing one that can be
+// reused (see reusable). One that cannot is an error saying why, or with
+// ReplaceUnhealthy it is deleted and created again.
 func (p *Provider) Create(ctx context.Context, o CreateOptions) (*Cluster, error) {
 	if o.Name == "" {
 		return nil, errors.New("create kind cluster: name: must be set")
@@ -128,10 +130,13 @@ func (p *Provider) Create(ctx context.Context, o CreateOptions) (*Cluster, error
 			return nil, fmt.Errorf("create kind cluster %q: a cluster of that name exists (delete it, or reuse it)", o.Name)
 		}
 		c := &Cluster{name: o.Name, p: p}
-		err := c.Healthy(ctx)
+		err := c.reusable(ctx, o)
 		if err == nil {
-			fmt.Fprintf(p.progress, "Reusing kind cluster %q: every node container is running\n", o.Name)
+			fmt.Fprintf(p.progress, "Reusing kind cluster %q: node image as asked, API server ready, every kubelet and controller reporting\n", o.Name)
 			return c, nil
+		}
+		if ctx.Err() != nil {
+			return nil, err
 		}
 		if !o.ReplaceUnhealthy {
 			return nil, fmt.Errorf("reuse kind cluster %q: %w", o.Name, err)
@@ -226,6 +231,26 @@ func (c *Cluster) kindNodes(ctx context.Context) ([]nodes.Node, error) {
 		return nil, fmt.Errorf("kind cluster %q: %w (no node containers)", c.name, ErrNotFound)
 	}
 	return ns, nil
+}
+
+// reusable checks an existing cluster can serve a run as it is: its nodes run
+// the image asked for, their containers are running, and it has settled
+// (bounded by WaitForReady, default 3 minutes).
+func (c *Cluster) reusable(ctx context.Context, o CreateOptions) error {
+	if err := c.ImageMismatch(ctx, o.Image); err != nil {
+		return err
+	}
+	if err := c.Healthy(ctx); err != nil {
+		return err
+	}
+	timeout := o.WaitForReady
+	if timeout <= 0 {
+		timeout = 3 * time.Minute
+	}
+	sctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	fmt.Fprintf(c.p.progress, "Kind cluster %q exists: waiting up to %s for it to settle\n", c.name, timeout)
+	return c.Settled(sctx)
 }
 
 // Healthy checks that every node container is running.
