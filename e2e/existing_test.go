@@ -6,15 +6,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/pvreboot/pvreboot/cmd/pvreboot/app"
+	"github.com/pvreboot/pvreboot/framework/cluster/existing"
 	kindprovider "github.com/pvreboot/pvreboot/framework/cluster/kind"
+	"github.com/pvreboot/pvreboot/framework/localpv"
 	"github.com/pvreboot/pvreboot/framework/report"
 	"github.com/pvreboot/pvreboot/framework/runner"
 	"github.com/pvreboot/pvreboot/framework/scenario"
@@ -91,24 +95,28 @@ var _ = Describe("deploy/rbac.yaml", Ordered, Serial, Label("kind", "disruptive"
 
 		By("applying deploy/rbac.yaml and getting a token for its ServiceAccount")
 		applyRBAC(ctx, rc, filepath.Join(root, "deploy", "rbac.yaml"))
-		tok, err := rc.Client.CoreV1().ServiceAccounts("kube-system").CreateToken(ctx, "pvreboot",
-			&authv1.TokenRequest{Spec: authv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}, metav1.CreateOptions{})
-		Expect(err).NotTo(HaveOccurred())
 		raw, err := kc.Kubeconfig(ctx)
 		Expect(err).NotTo(HaveOccurred())
-		kcfg, err := clientcmd.Load(raw)
-		Expect(err).NotTo(HaveOccurred())
-		for _, ai := range kcfg.AuthInfos {
-			ai.ClientCertificateData, ai.ClientKeyData, ai.Token = nil, nil, tok.Status.Token
-		}
-		b, err := clientcmd.Write(*kcfg)
-		Expect(err).NotTo(HaveOccurred())
-		kubeconfig := filepath.Join(GinkgoT().TempDir(), "kubeconfig")
-		Expect(os.WriteFile(kubeconfig, b, 0o600)).To(Succeed())
 
-		By("running the scenario with only those rights")
-		var stdout bytes.Buffer
-		code := app.Run(ctx, []string{"run", file, "--kubeconfig", kubeconfig, "--probe-image", cfg.ProbeImage,
+		By("refusing, before touching anything, a ServiceAccount whose role lacks pods/exec")
+		partial := partialRole(ctx, rc, "pvreboot", "pods/exec")
+		refusedAt := time.Now().Add(-time.Second) // creation times have second precision
+		var stdout, stderr bytes.Buffer
+		code := app.Run(ctx, []string{"run", file, "--kubeconfig", tokenKubeconfig(ctx, rc, raw, partial), "--probe-image", cfg.ProbeImage,
+			"--output-dir", filepath.Join(cfg.Artifacts, "rbac-partial")}, app.Streams{Out: &stdout, Err: io.MultiWriter(&stderr, GinkgoWriter)}, nil)
+		Expect(code).To(Equal(3), stdout.String())
+		Expect(stderr.String()).To(ContainSubstring("preflight: missing 2 of %d rights", len(existing.Needed)))
+		Expect(stderr.String()).To(ContainSubstring("create pods/exec"))
+		Expect(stderr.String()).To(ContainSubstring("get pods/exec"))
+		nss, err := rc.Client.CoreV1().Namespaces().List(ctx, metav1.ListOptions{LabelSelector: localpv.LabelOwned + "=true"})
+		Expect(err).NotTo(HaveOccurred())
+		for _, ns := range nss.Items {
+			Expect(ns.CreationTimestamp.Time.Before(refusedAt)).To(BeTrue(), "namespace %s made by a run refused at its preflight", ns.Name)
+		}
+
+		By("running the scenario with only the rights of deploy/rbac.yaml")
+		stdout.Reset()
+		code = app.Run(ctx, []string{"run", file, "--kubeconfig", tokenKubeconfig(ctx, rc, raw, "pvreboot"), "--probe-image", cfg.ProbeImage,
 			"--output-dir", filepath.Join(cfg.Artifacts, "rbac")}, app.Streams{Out: &stdout, Err: GinkgoWriter}, nil)
 		GinkgoWriter.Println(stdout.String())
 		Expect(code).To(Equal(0), stdout.String())
@@ -146,4 +154,58 @@ func applyRBAC(ctx context.Context, rc runner.Config, path string) {
 			Expect(err).NotTo(HaveOccurred())
 		}
 	}
+}
+
+// partialRole makes a ServiceAccount and ClusterRole named "<role>-partial":
+// the role's rules without the given resource. It returns the account's name.
+func partialRole(ctx context.Context, rc runner.Config, role, without string) string {
+	GinkgoHelper()
+	full, err := rc.Client.RbacV1().ClusterRoles().Get(ctx, role, metav1.GetOptions{})
+	Expect(err).NotTo(HaveOccurred())
+	name := role + "-partial"
+	cr := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	for _, r := range full.Rules {
+		r.Resources = slices.DeleteFunc(slices.Clone(r.Resources), func(s string) bool { return s == without })
+		if len(r.Resources) > 0 {
+			cr.Rules = append(cr.Rules, r)
+		}
+	}
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "kube-system"}}
+	crb := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: name},
+		Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: name, Namespace: "kube-system"}}}
+	_ = rc.Client.RbacV1().ClusterRoles().Delete(ctx, name, metav1.DeleteOptions{})
+	_ = rc.Client.RbacV1().ClusterRoleBindings().Delete(ctx, name, metav1.DeleteOptions{})
+	_, err = rc.Client.RbacV1().ClusterRoles().Create(ctx, cr, metav1.CreateOptions{})
+	Expect(err).NotTo(HaveOccurred())
+	_, err = rc.Client.RbacV1().ClusterRoleBindings().Create(ctx, crb, metav1.CreateOptions{})
+	Expect(err).NotTo(HaveOccurred())
+	if _, err = rc.Client.CoreV1().ServiceAccounts("kube-system").Create(ctx, sa, metav1.CreateOptions{}); !apierrors.IsAlreadyExists(err) {
+		Expect(err).NotTo(HaveOccurred())
+	}
+	DeferCleanup(func(ctx SpecContext) {
+		_ = rc.Client.RbacV1().ClusterRoleBindings().Delete(ctx, name, metav1.DeleteOptions{})
+		_ = rc.Client.RbacV1().ClusterRoles().Delete(ctx, name, metav1.DeleteOptions{})
+		_ = rc.Client.CoreV1().ServiceAccounts("kube-system").Delete(ctx, name, metav1.DeleteOptions{})
+	})
+	return name
+}
+
+// tokenKubeconfig writes the cluster's kubeconfig with the credentials
+// replaced by a token of the kube-system ServiceAccount, and returns its path.
+func tokenKubeconfig(ctx context.Context, rc runner.Config, raw []byte, account string) string {
+	GinkgoHelper()
+	tok, err := rc.Client.CoreV1().ServiceAccounts("kube-system").CreateToken(ctx, account,
+		&authv1.TokenRequest{Spec: authv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}, metav1.CreateOptions{})
+	Expect(err).NotTo(HaveOccurred())
+	kcfg, err := clientcmd.Load(raw)
+	Expect(err).NotTo(HaveOccurred())
+	for _, ai := range kcfg.AuthInfos {
+		ai.ClientCertificateData, ai.ClientKeyData, ai.Token = nil, nil, tok.Status.Token
+	}
+	b, err := clientcmd.Write(*kcfg)
+	Expect(err).NotTo(HaveOccurred())
+	path := filepath.Join(GinkgoT().TempDir(), account+".kubeconfig")
+	Expect(os.WriteFile(path, b, 0o600)).To(Succeed())
+	return path
 }

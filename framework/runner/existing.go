@@ -38,6 +38,9 @@ func Existing(ctx context.Context, s *scenario.Scenario, es ExistingSetup) (Conf
 	if err != nil {
 		return Config{}, err
 	}
+	if err := existing.Preflight(ctx, c.Client, existing.Needed); err != nil {
+		return Config{}, fmt.Errorf("cluster %s: %w", c.Name(), err)
+	}
 	var sel map[string]string
 	if s.Spec.Cluster.Nodes.Selector != nil {
 		sel = s.Spec.Cluster.Nodes.Selector.MatchLabels
@@ -66,6 +69,10 @@ func Existing(ctx context.Context, s *scenario.Scenario, es ExistingSetup) (Conf
 	if _, err := c.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
 		Name: nsName, Labels: map[string]string{localpv.LabelOwned: "true"}}}, metav1.CreateOptions{}); err != nil {
 		return Config{}, fmt.Errorf("create namespace %s: %w", nsName, err)
+	}
+	if err := namespaceReady(ctx, c.Client, nsName); err != nil {
+		_ = c.Client.CoreV1().Namespaces().Delete(context.WithoutCancel(ctx), nsName, metav1.DeleteOptions{})
+		return Config{}, err
 	}
 	pe := &nodeexec.PodExec{Client: c.Client, RESTConfig: c.RESTConfig, Namespace: nsName, Image: es.ProbeImage}
 	closeFn := func(ctx context.Context) error {
