@@ -54,6 +54,7 @@ type Cgroup struct {
 type BlockDevice struct {
 	Name        string `json:"name"`
 	MajorMinor  string `json:"majorMinor"`
+	SizeBytes   int64  `json:"sizeBytes,omitempty"`
 	ReadAheadKB int64  `json:"readAheadKB"`
 	Rotational  *bool  `json:"rotational,omitempty"`
 	Scheduler   string `json:"scheduler,omitempty"`
@@ -86,12 +87,7 @@ func CollectEnv(dir string) (Env, error) {
 	if err != nil {
 		return env, fmt.Errorf("dir %q: %w", dir, err)
 	}
-	var uts unix.Utsname
-	if err := unix.Uname(&uts); err == nil {
-		env.KernelRelease = unix.ByteSliceToString(uts.Release[:])
-	}
-	env.Hostname, _ = os.Hostname()
-	env.BootID = readTrim("/proc/sys/kernel/random/boot_id", &env.Notes)
+	common(&env)
 	env.Mount, err = mountOf(real)
 	if err != nil {
 		env.Notes = append(env.Notes, err.Error())
@@ -102,14 +98,6 @@ func CollectEnv(dir string) (Env, error) {
 	} else {
 		env.StatfsType = FSTypeName(int64(st.Type))
 	}
-	env.Cgroup = readCgroup(&env.Notes)
-	env.Sysctls = map[string]string{}
-	for _, s := range sysctlNames {
-		p := "/proc/sys/" + strings.ReplaceAll(s, ".", "/")
-		if b, err := os.ReadFile(p); err == nil {
-			env.Sysctls[s] = strings.TrimSpace(string(b))
-		}
-	}
 	if env.Mount.MajorMinor != "" {
 		dev, err := blockDevice(env.Mount.MajorMinor)
 		if err != nil {
@@ -119,6 +107,53 @@ func CollectEnv(dir string) (Env, error) {
 		}
 	}
 	return env, nil
+}
+
+// CollectDeviceEnv reads the environment of a block device probed raw: no
+// mount or filesystem, the device itself (size, queue, loop backing file).
+func CollectDeviceEnv(device string) (Env, error) {
+	var env Env
+	var st unix.Stat_t
+	if err := unix.Stat(device, &st); err != nil {
+		return env, fmt.Errorf("device %q: %w", device, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFBLK {
+		return env, fmt.Errorf("device %q: not a block device", device)
+	}
+	common(&env)
+	majmin := fmt.Sprintf("%d:%d", unix.Major(st.Rdev), unix.Minor(st.Rdev))
+	dev, err := blockDevice(majmin)
+	if err != nil {
+		env.Notes = append(env.Notes, err.Error())
+		dev = &BlockDevice{MajorMinor: majmin}
+	}
+	if f, err := os.Open(device); err == nil {
+		if n, err := unix.IoctlGetUint64(int(f.Fd()), unix.BLKGETSIZE64); err == nil {
+			dev.SizeBytes = int64(n)
+		}
+		f.Close()
+	}
+	env.Device = dev
+	env.Notes = append(env.Notes, "block device probed raw: no mount or filesystem")
+	return env, nil
+}
+
+// common fills what does not depend on the probed path.
+func common(env *Env) {
+	var uts unix.Utsname
+	if err := unix.Uname(&uts); err == nil {
+		env.KernelRelease = unix.ByteSliceToString(uts.Release[:])
+	}
+	env.Hostname, _ = os.Hostname()
+	env.BootID = readTrim("/proc/sys/kernel/random/boot_id", &env.Notes)
+	env.Cgroup = readCgroup(&env.Notes)
+	env.Sysctls = map[string]string{}
+	for _, s := range sysctlNames {
+		p := "/proc/sys/" + strings.ReplaceAll(s, ".", "/")
+		if b, err := os.ReadFile(p); err == nil {
+			env.Sysctls[s] = strings.TrimSpace(string(b))
+		}
+	}
 }
 
 func readTrim(path string, notes *[]string) string {

@@ -27,7 +27,10 @@ var ErrNoSpace = errors.New("not enough space")
 
 // Options configure one probe run.
 type Options struct {
+	// Dir is the directory to copy files in; Device instead names a block
+	// device whose first DeviceBytesNeeded(FileBytes) bytes the probe uses.
 	Dir        string
+	Device     string
 	Method     Method
 	FileBytes  int64
 	ChunkBytes int64
@@ -51,8 +54,20 @@ func DefaultOptions(dir string) Options {
 // Validate returns every problem with the options, each naming its field.
 func (o Options) Validate() error {
 	var errs []error
-	if o.Dir == "" {
-		errs = append(errs, errors.New("dir: must be set"))
+	switch {
+	case o.Dir == "" && o.Device == "":
+		errs = append(errs, errors.New("dir: must be set (or device, for a block device)"))
+	case o.Dir != "" && o.Device != "":
+		errs = append(errs, fmt.Errorf("device: %q and dir %q are exclusive: a probe copies files in a directory or regions of a block device", o.Device, o.Dir))
+	case o.Device != "":
+		if _, err := ParseMethod(string(o.Method)); err == nil {
+			if err := DeviceMethodError(o.Method); err != nil {
+				errs = append(errs, fmt.Errorf("method: %w", err))
+			}
+		}
+		if o.Keep {
+			errs = append(errs, errors.New("keep: only for dir (a block device keeps its bytes anyway)"))
+		}
 	}
 	if _, err := ParseMethod(string(o.Method)); err != nil {
 		errs = append(errs, fmt.Errorf("method: %w", err))
@@ -101,6 +116,9 @@ func Run(ctx context.Context, opts Options, log *slog.Logger) (rep *Report, err 
 	}
 	if err := opts.Validate(); err != nil {
 		return nil, err
+	}
+	if opts.Device != "" {
+		return runDevice(ctx, opts, log)
 	}
 	dir, err := checkDir(opts.Dir)
 	if err != nil {

@@ -111,7 +111,8 @@ type Report struct {
 	Cache        CacheMode   `json:"cache"`
 	ChunkBytes   int64       `json:"chunkBytes"`
 	FileBytes    int64       `json:"fileBytes"`
-	Dir          string      `json:"dir"`
+	Dir          string      `json:"dir,omitempty"`
+	Device       string      `json:"device,omitempty"` // block device mode
 	StartedAt    time.Time   `json:"startedAt"`
 	SourceSHA256 string      `json:"sourceSHA256"`
 	Iterations   []Iteration `json:"iterations"`

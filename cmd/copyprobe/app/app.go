@@ -53,12 +53,14 @@ func newRunCmd(s Streams) *cobra.Command {
 	var f probeflags.Flags
 	var verbose bool
 	cmd := &cobra.Command{
-		Use:   "run --dir DIR [flags]",
-		Short: "Copy a random file in DIR and print per-call latency as JSON (pvreboot.dev/probe/v1)",
+		Use:   "run (--dir DIR | --device DEV) [flags]",
+		Short: "Copy a random file in DIR (or region of a block device) and print per-call latency as JSON (pvreboot.dev/probe/v1)",
 		Example: `  # BusyBox cp's pattern: sendfile, 16 MiB calls, cold cache, 5 copies of 256 MiB
   copyprobe run --dir /data
   # GNU cp >= 9.0
-  copyprobe run --dir /data --method copy_file_range --file-size 64Mi`,
+  copyprobe run --dir /data --method copy_file_range --file-size 64Mi
+  # a raw block device (a volumeMode Block PV): its first 512Mi are overwritten
+  copyprobe run --device /dev/pvreboot-data`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts, err := f.Options()
@@ -85,15 +87,25 @@ func newRunCmd(s Streams) *cobra.Command {
 }
 
 func newEnvCmd(s Streams) *cobra.Command {
-	var dir string
+	var dir, device string
 	cmd := &cobra.Command{
-		Use:     "env --dir DIR",
-		Short:   "Print only the environment block for DIR: mount, cgroup limits, sysctls, readahead",
-		Example: `  copyprobe env --dir /data`,
-		Args:    noArgs,
+		Use:   "env (--dir DIR | --device DEV)",
+		Short: "Print only the environment block for DIR or a block device: mount, cgroup limits, sysctls, readahead",
+		Example: `  copyprobe env --dir /data
+  copyprobe env --device /dev/pvreboot-data`,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if dir == "" {
-				return exitcode.Usagef("--dir: required")
+			switch {
+			case dir == "" && device == "":
+				return exitcode.Usagef("--dir: required (or --device for a block device)")
+			case dir != "" && device != "":
+				return exitcode.Usagef("--device: exclusive with --dir")
+			case device != "":
+				env, err := probe.CollectDeviceEnv(device)
+				if err != nil {
+					return exitcode.UsageError(fmt.Errorf("--device: %w", err))
+				}
+				return writeJSON(s.Out, env)
 			}
 			env, err := probe.CollectEnv(dir)
 			if err != nil {
@@ -102,7 +114,8 @@ func newEnvCmd(s Streams) *cobra.Command {
 			return writeJSON(s.Out, env)
 		},
 	}
-	cmd.Flags().StringVar(&dir, "dir", "", "directory to describe (required)")
+	cmd.Flags().StringVar(&dir, "dir", "", "directory to describe")
+	cmd.Flags().StringVar(&device, "device", "", "block device to describe")
 	return cmd
 }
 

@@ -14,6 +14,7 @@ import (
 // Flags holds the raw flag values until Options parses them.
 type Flags struct {
 	Dir        string
+	Device     string
 	Method     string
 	FileSize   string
 	ChunkSize  string
@@ -25,7 +26,8 @@ type Flags struct {
 
 // Bind registers the probe flags on fs.
 func (f *Flags) Bind(fs *pflag.FlagSet) {
-	fs.StringVar(&f.Dir, "dir", "", "directory to copy in (required)")
+	fs.StringVar(&f.Dir, "dir", "", "directory to copy in (this or --device is required)")
+	fs.StringVar(&f.Device, "device", "", "block device to copy between two regions of, raw, instead of files in --dir; its first 2 x --file-size (1Mi-aligned) bytes are overwritten")
 	fs.StringVar(&f.Method, "method", string(probe.MethodSendfile), "copy method: sendfile, copy_file_range, readwrite or exec")
 	fs.StringVar(&f.FileSize, "file-size", probe.FormatSize(probe.DefaultFileBytes), "size of the source file (e.g. 256Mi, 1Gi)")
 	fs.StringVar(&f.ChunkSize, "chunk-size", probe.FormatSize(probe.DefaultChunkBytes), "bytes per call (BusyBox cp uses 16Mi)")
@@ -38,10 +40,10 @@ func (f *Flags) Bind(fs *pflag.FlagSet) {
 // Options turns the flags into probe options. Every error names its flag.
 func (f *Flags) Options() (probe.Options, error) {
 	var o probe.Options
-	if f.Dir == "" {
-		return o, fmt.Errorf("--dir: required")
+	if f.Dir == "" && f.Device == "" {
+		return o, fmt.Errorf("--dir: required (or --device for a block device)")
 	}
-	o.Dir = f.Dir
+	o.Dir, o.Device = f.Dir, f.Device
 	m, err := probe.ParseMethod(f.Method)
 	if err != nil {
 		return o, fmt.Errorf("--method: %w", err)

@@ -57,7 +57,11 @@ func WriteProbeSummary(w io.Writer, r *probe.Report) error {
 	m := r.Env.Mount
 	fmt.Fprintf(w, "%s of %s in %s chunks, %d iterations, %s cache\n",
 		r.Method, probe.FormatSize(r.FileBytes), probe.FormatSize(r.ChunkBytes), len(r.Iterations), r.Cache)
-	fmt.Fprintf(w, "dir %s on %s (%s %s, %s)\n", r.Dir, m.MountPoint, m.MajorMinor, m.FSType, m.MountOptions)
+	if d := r.Env.Device; r.Device != "" && d != nil {
+		fmt.Fprintf(w, "block device %s (%s %s, %s, readahead %d KiB)\n", r.Device, d.MajorMinor, d.Name, probe.FormatSize(d.SizeBytes), d.ReadAheadKB)
+	} else {
+		fmt.Fprintf(w, "dir %s on %s (%s %s, %s)\n", r.Dir, m.MountPoint, m.MajorMinor, m.FSType, m.MountOptions)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "iteration\tcalls\tp50\tp90\tp99\tmax\tMB/s\t")
 	for _, it := range r.Iterations {
