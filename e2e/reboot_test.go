@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -39,15 +40,17 @@ var rebootScenarios = []expectation{
 	{file: "regression-io-throttle.yaml", diagnosis: "blkio.throttle.read_bps_device"},
 	{file: "regression-late-mount.yaml", diagnosis: "mount.majorMinor", dataLost: true},
 	{file: "command-restart.yaml", pass: true},
+	{file: "block-after-reboot.yaml", pass: true},
 }
 
 var _ = Describe("reboot scenarios on kind", Serial, Label("kind", "disruptive", "reboot"), func() {
 	for _, exp := range rebootScenarios {
 		Context(exp.file, Ordered, func() {
 			var (
-				cfg suiteConfig
-				run *runner.Run
-				rc  runner.Config
+				cfg   suiteConfig
+				run   *runner.Run
+				rc    runner.Config
+				loops []string
 			)
 			BeforeAll(func(ctx SpecContext) {
 				cfg = loadSuiteConfig()
@@ -61,6 +64,7 @@ var _ = Describe("reboot scenarios on kind", Serial, Label("kind", "disruptive",
 				Expect(err).NotTo(HaveOccurred())
 				run, err = runner.New(rc)
 				Expect(err).NotTo(HaveOccurred())
+				loops = loopDevices(ctx, rc)
 				DeferCleanup(func(ctx SpecContext) {
 					run.Finish()
 					out := filepath.Join(cfg.Artifacts, "reboot", strings.TrimSuffix(exp.file, ".yaml"))
@@ -120,6 +124,10 @@ var _ = Describe("reboot scenarios on kind", Serial, Label("kind", "disruptive",
 			It("leaves nothing of pvreboot behind", func(ctx SpecContext) {
 				Expect(run.Cleanup(ctx)).To(Succeed())
 				expectNothingLeft(ctx, rc, run.ID())
+				// The node shares the host kernel: a loop device the run
+				// (or the kubelet for it) attached would outlive the node.
+				now := loopDevices(ctx, rc)
+				Expect(subset(now, loops)).To(BeTrue(), "loop devices attached during the run are still attached: now %q, before %q", now, loops)
 			}, NodeTimeout(cleanupTimeout))
 		})
 	}
@@ -205,4 +213,28 @@ func (interrupter) Write(b []byte) (int, error) {
 		}
 	}
 	return len(b), nil
+}
+
+// loopDevices lists the loop devices the node (and so the host kernel) has
+// attached, each as "name backing-device:inode".
+func loopDevices(ctx context.Context, rc runner.Config) []string {
+	GinkgoHelper()
+	out, err := rc.Nodes.NodeExec(ctx, rc.Scenario.Spec.Cluster.Nodes.Names[0], "losetup", "--list", "--noheadings", "--raw", "--output", "NAME,BACK-MAJ:MIN,BACK-INO")
+	Expect(err).NotTo(HaveOccurred(), string(out))
+	var l []string
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			l = append(l, line)
+		}
+	}
+	return l
+}
+
+func subset(a, b []string) bool {
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			return false
+		}
+	}
+	return true
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"path"
+	"slices"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -32,6 +34,7 @@ type NodeRunner interface {
 const (
 	Directory  = "directory"
 	Filesystem = "filesystem"
+	Block      = "block"
 )
 
 // Spec of one Local PV.
@@ -55,10 +58,28 @@ type Volume struct {
 	Spec
 	PVName    string
 	ClaimName string
-	Path      string // local.path: the mount point or directory
-	Image     string // filesystem backing: the image file
-	Unit      string // filesystem backing: the systemd mount unit
+	Path      string // local.path: the mount point or directory; block: a symlink to the loop device
+	Image     string // filesystem and block backings: the image file
+	Unit      string // filesystem: the systemd mount unit; block: the loop service
+	// KubeletLoops are the loop devices the kubelet attached over this block
+	// volume's device while a pod used it (its lock against detaching). A
+	// kind node killed or stopped never detaches them, and its host kernel
+	// keeps them, holding the volume's own loop device: Teardown detaches them.
+	KubeletLoops []LoopID
 }
+
+// LoopID identifies a loop device by its name and what it was attached to
+// (the backing file's device and inode, fixed at attach time), so that a
+// number reused for another file is never detached.
+type LoopID struct {
+	Name        string
+	BackMajMin  string
+	BackInode   string
+	BackingFile string
+}
+
+// IsBlock reports whether the volume is a raw block device (volumeMode Block).
+func (v *Volume) IsBlock() bool { return v.Backing == Block }
 
 func (s Spec) id() string { return "pvreboot-" + s.Run + "-" + s.Name }
 
@@ -122,6 +143,36 @@ RequiredBy=kubelet.service
 `, image, mountPoint, fsType, strings.Join(opts, ","))
 }
 
+// LoopUnitName is the systemd service that attaches a block volume's loop device.
+func LoopUnitName(id string) string { return id + "-loop.service" }
+
+// LoopUnit renders the systemd service that attaches the image to a loop
+// device at boot, before containerd and the kubelet start, and points the
+// PV's path at it: the device node's name may differ from boot to boot, the
+// PV's path does not (like /dev/disk/by-id). Stopping it detaches the device;
+// a device still attached at boot (a kind node killed, whose host kernel kept
+// it) is detached first, as a power cut would have: every boot gets a fresh one.
+// Every "$" is doubled: systemd expands "$name" itself.
+func LoopUnit(image, path string) string {
+	return fmt.Sprintf(`# Created by pvreboot: a Local PV block device attached at boot, before the kubelet.
+[Unit]
+Description=pvreboot Local PV %[2]s (loop device)
+DefaultDependencies=no
+Before=containerd.service kubelet.service
+After=systemd-remount-fs.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/sh -ec 'for l in $$(losetup -j "$$0" -O NAME -n); do losetup -d "$$l"; done; dev=$$(losetup --find --show "$$0"); ln -sfn "$$dev" "$$1"' %[1]s %[2]s
+ExecStop=/bin/sh -c 'rm -f "$$1"; for l in $$(losetup -j "$$0" -O NAME -n); do losetup -d "$$l"; done' %[1]s %[2]s
+
+[Install]
+WantedBy=multi-user.target
+RequiredBy=kubelet.service
+`, image, path)
+}
+
 // Create makes the backing on the node, the StorageClass (if missing), the PV
 // and the PVC. On error what was made is removed again.
 func (p *Provisioner) Create(ctx context.Context, s Spec) (v *Volume, err error) {
@@ -141,6 +192,9 @@ func (p *Provisioner) Create(ctx context.Context, s Spec) (v *Volume, err error)
 		return v, err
 	}
 	fs := corev1.PersistentVolumeFilesystem
+	if v.IsBlock() {
+		fs = corev1.PersistentVolumeBlock
+	}
 	pv := &corev1.PersistentVolume{
 		ObjectMeta: metav1.ObjectMeta{Name: v.PVName, Labels: labels(s.Run)},
 		Spec: corev1.PersistentVolumeSpec{
@@ -164,6 +218,7 @@ func (p *Provisioner) Create(ctx context.Context, s Spec) (v *Volume, err error)
 			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
 			StorageClassName: ptr.To(s.StorageClass),
 			VolumeName:       v.PVName,
+			VolumeMode:       &fs,
 			Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: *resource.NewQuantity(s.SizeBytes, resource.BinarySI)}},
 		},
 	}
@@ -233,8 +288,61 @@ func (p *Provisioner) backing(ctx context.Context, v *Volume) error {
 			}
 		}
 		return nil
+	case Block:
+		v.Image = v.Path + ".img"
+		v.Unit = LoopUnitName(v.PVName)
+		steps := [][]string{
+			{"truncate", "-s", fmt.Sprint(v.SizeBytes), v.Image},
+			{"sh", "-c", `printf '%s' "$1" > "$2"`, "sh", LoopUnit(v.Image, v.Path), "/etc/systemd/system/" + v.Unit},
+			{"systemctl", "daemon-reload"},
+			{"systemctl", "enable", "--now", v.Unit},
+			{"test", "-b", v.Path},
+		}
+		for _, s := range steps {
+			if err := p.run(ctx, v.Node, s...); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
-	return fmt.Errorf("backing %q is not supported (want directory or filesystem)", v.Backing)
+	return fmt.Errorf("backing %q is not supported (want directory, filesystem or block)", v.Backing)
+}
+
+// RecordKubeletLoops notes the loop devices the kubelet holds over a block
+// volume (backing file under .../volumeDevices/<PV name>/) for Teardown.
+func (p *Provisioner) RecordKubeletLoops(ctx context.Context, v *Volume) error {
+	if !v.IsBlock() {
+		return nil
+	}
+	out, err := p.nodes.NodeExec(ctx, v.Node, "losetup", "--list", "--noheadings", "--raw", "--output", "NAME,BACK-MAJ:MIN,BACK-INO,BACK-FILE")
+	if err != nil {
+		return fmt.Errorf("list loop devices on %s: %w", v.Node, err)
+	}
+	for _, l := range ParseKubeletLoops(string(out), v.PVName) {
+		if !slices.Contains(v.KubeletLoops, l) {
+			v.KubeletLoops = append(v.KubeletLoops, l)
+		}
+	}
+	return nil
+}
+
+// ParseKubeletLoops picks, from `losetup --list --raw --output
+// NAME,BACK-MAJ:MIN,BACK-INO,BACK-FILE`, the loops over the PV's block
+// device map path (kubelet: plugins/kubernetes.io~local-volume/volumeDevices/<pv>/<pod UID>).
+func ParseKubeletLoops(list, pvName string) []LoopID {
+	var out []LoopID
+	marker := "/volumeDevices/" + pvName + "/"
+	for _, line := range strings.Split(list, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 4 {
+			continue
+		}
+		// losetup --raw escapes blanks in file names as \x20.
+		if strings.Contains(f[3], marker) {
+			out = append(out, LoopID{Name: f[0], BackMajMin: f[1], BackInode: f[2], BackingFile: f[3]})
+		}
+	}
+	return out
 }
 
 // Teardown removes the PVC, PV, the mount unit, mount, loop device, image
@@ -251,7 +359,26 @@ func (p *Provisioner) Teardown(ctx context.Context, v *Volume) error {
 	if err := p.client.CoreV1().PersistentVolumes().Delete(ctx, v.PVName, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 		errs = append(errs, fmt.Errorf("delete PV %s: %w", v.PVName, err))
 	}
-	if v.Unit != "" {
+	if v.Unit != "" && v.IsBlock() {
+		// The kubelet's loops first: they hold the volume's own loop device.
+		var kubelet strings.Builder
+		for _, l := range v.KubeletLoops {
+			fmt.Fprintf(&kubelet, "[ \"$(losetup --list --noheadings --raw --output BACK-MAJ:MIN,BACK-INO %[1]q 2>/dev/null)\" = %[2]q ] && losetup -d %[1]q || true\n",
+				l.Name, l.BackMajMin+" "+l.BackInode)
+		}
+		script := fmt.Sprintf(`set -e
+systemctl is-system-running --wait >/dev/null 2>&1 || true
+%s`, kubelet.String()) + fmt.Sprintf(`
+systemctl disable --now %[1]q 2>/dev/null || true
+rm -f %[2]q
+for l in $(losetup -j %[3]q -O NAME -n 2>/dev/null); do losetup -d "$l"; done
+rm -f /etc/systemd/system/%[1]q
+systemctl daemon-reload
+rm -f %[3]q`, v.Unit, v.Path, v.Image)
+		if err := p.run(ctx, v.Node, "sh", "-c", script); err != nil {
+			errs = append(errs, fmt.Errorf("remove block backing of %s: %w", v.PVName, err))
+		}
+	} else if v.Unit != "" {
 		script := fmt.Sprintf(`set -e
 # After an interrupted reboot the node may still be booting.
 systemctl is-system-running --wait >/dev/null 2>&1 || true
@@ -320,8 +447,16 @@ func (p *Provisioner) MountNow(ctx context.Context, v *Volume) error {
 }
 
 // Device returns the major:minor of what is mounted at the volume's path
-// (for a directory, of the filesystem holding it).
+// (for a directory, of the filesystem holding it; for a block volume, of the
+// device its path points at).
 func (p *Provisioner) Device(ctx context.Context, v *Volume) (string, error) {
+	if v.IsBlock() {
+		out, err := p.nodes.NodeExec(ctx, v.Node, "stat", "-L", "-c", "%t:%T", v.Path)
+		if err != nil {
+			return "", err
+		}
+		return hexMajorMinor(strings.TrimSpace(string(out)))
+	}
 	out, err := p.nodes.NodeExec(ctx, v.Node, "findmnt", "-n", "-o", "MAJ:MIN", "--target", v.Path)
 	if err != nil {
 		return "", err
@@ -331,4 +466,15 @@ func (p *Provisioner) Device(ctx context.Context, v *Volume) (string, error) {
 		return "", fmt.Errorf("no device for %s on %s", v.Path, v.Node)
 	}
 	return lines[0], nil
+}
+
+// hexMajorMinor turns stat's "%t:%T" (hex) into decimal major:minor.
+func hexMajorMinor(s string) (string, error) {
+	maj, min, ok := strings.Cut(s, ":")
+	a, err1 := strconv.ParseUint(maj, 16, 32)
+	b, err2 := strconv.ParseUint(min, 16, 32)
+	if !ok || err1 != nil || err2 != nil {
+		return "", fmt.Errorf("device number %q: want hex major:minor", s)
+	}
+	return fmt.Sprintf("%d:%d", a, b), nil
 }

@@ -80,6 +80,12 @@ func Diagnose(from, to string, a, b probe.Env) []Change {
 	an, ar := dev(a)
 	bn, br := dev(b)
 	add("device.name", an, bn, "the backing block device changed")
+	if a.Device != nil && b.Device != nil {
+		if a.Mount.MajorMinor == "" && b.Mount.MajorMinor == "" { // raw block volume: the device is the volume
+			add("device.majorMinor", a.Device.MajorMinor, b.Device.MajorMinor, "the volume's block device has another number")
+		}
+		add("device.backingFile", a.Device.BackingFile, b.Device.BackingFile, "the loop device is backed by another file: not the disk written before")
+	}
 	if an == bn {
 		add("device.readAheadKB", ar, br, "readahead of the backing device changed: sequential reads issue smaller requests")
 	}
@@ -88,7 +94,8 @@ func Diagnose(from, to string, a, b probe.Env) []Change {
 	// Most explanatory first: device/mount, cgroup io, then the rest.
 	rank := func(c Change) int {
 		switch {
-		case strings.HasPrefix(c.Field, "mount.majorMinor"), strings.HasPrefix(c.Field, "mount.fsType"), c.Field == "statfsType":
+		case strings.HasPrefix(c.Field, "mount.majorMinor"), strings.HasPrefix(c.Field, "mount.fsType"), c.Field == "statfsType",
+			c.Field == "device.majorMinor", c.Field == "device.backingFile":
 			return 0
 		case strings.Contains(c.Field, "blkio"), strings.HasPrefix(c.Field, "cgroup.limits.io."):
 			return 1

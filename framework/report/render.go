@@ -45,11 +45,15 @@ func rows(r *Result) []row {
 		}
 		s := p.Probe.Summary
 		m := p.Probe.Env.Mount
+		volume := strings.TrimSpace(m.MajorMinor + " " + m.FSType)
+		if d := p.Probe.Env.Device; p.Probe.Device != "" && d != nil {
+			volume = strings.TrimSpace(d.MajorMinor + " block " + d.Name)
+		}
 		out = append(out, row{
 			phase: p.Name, calls: fmt.Sprint(s.Calls),
 			p50: budget.FormatNs(float64(s.P50Ns)), p99: budget.FormatNs(float64(s.P99Ns)), max: budget.FormatNs(float64(s.MaxNs)),
 			mbps:   fmt.Sprintf("%.1f", s.BytesPerSecond/1e6),
-			volume: strings.TrimSpace(m.MajorMinor + " " + m.FSType),
+			volume: volume,
 			pod:    podLabel(p),
 		})
 	}

@@ -168,3 +168,24 @@ func TestReadFileAcceptsProbeAndResult(t *testing.T) {
 		t.Errorf("bad schema: %v", err)
 	}
 }
+
+// A raw block volume has no mount: its device number and loop backing file
+// are what tell whether the pod still sees the disk written before.
+func TestDiagnoseRawBlockVolume(t *testing.T) {
+	t.Parallel()
+	dev := func(majmin, name, backing string) probe.Env {
+		return probe.Env{Device: &probe.BlockDevice{Name: name, MajorMinor: majmin, BackingFile: backing}}
+	}
+	a := dev("7:1", "loop1", "/mnt/pvreboot/pvreboot-1-data.img")
+	if got := Diagnose("baseline", "after-reboot", a, dev("7:1", "loop1", "/mnt/pvreboot/pvreboot-1-data.img")); len(got) != 0 {
+		t.Errorf("same device gives changes: %v", got)
+	}
+	cs := Diagnose("baseline", "after-reboot", a, dev("7:4", "loop4", "/var/lib/other.img"))
+	var fields []string
+	for _, c := range cs {
+		fields = append(fields, c.Field)
+	}
+	if got := strings.Join(fields, " "); got != "device.majorMinor device.backingFile device.name" {
+		t.Errorf("fields = %q", got)
+	}
+}

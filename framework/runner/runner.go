@@ -102,11 +102,6 @@ func New(cfg Config) (*Run, error) {
 		cfg.Progress = io.Discard
 	}
 	s := cfg.Scenario
-	for i, v := range s.Spec.Volumes {
-		if v.Backing == scenario.BackingBlock {
-			return nil, fmt.Errorf("spec.volumes[%d].backing: block volumes are not provisioned by this build yet (use directory or filesystem)", i)
-		}
-	}
 	if len(s.Spec.Cluster.Nodes.Names) == 0 {
 		return nil, errors.New("runner: the scenario names no node (label selectors need an existing cluster)")
 	}
@@ -237,7 +232,7 @@ func (r *Run) createPod(ctx context.Context) error {
 	// Placed by the PV's node affinity through the scheduler, not nodeName,
 	// so that the volume binding is exercised as users have it.
 	spec := workload.NewPod(workload.PodSpec{Namespace: r.ns, Name: workloadPodName, Image: r.cfg.ProbeImage,
-		ClaimName: r.volumes[0].ClaimName, Labels: map[string]string{localpv.LabelRun: r.id}})
+		ClaimName: r.volumes[0].ClaimName, Block: r.volumes[0].IsBlock(), Labels: map[string]string{localpv.LabelRun: r.id}})
 	if _, err := r.cfg.Client.CoreV1().Pods(r.ns).Create(ctx, spec, metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("create workload pod: %w", err)
 	}
@@ -249,7 +244,18 @@ func (r *Run) createPod(ctx context.Context) error {
 		return err
 	}
 	r.pod = p
+	r.recordKubeletLoops(ctx)
 	return nil
+}
+
+// recordKubeletLoops notes the kubelet's loop devices over block volumes so
+// that cleanup can detach them after a node was killed (see localpv).
+func (r *Run) recordKubeletLoops(ctx context.Context) {
+	for _, v := range r.volumes {
+		if err := r.prov.RecordKubeletLoops(ctx, v); err != nil {
+			r.progress("warning: %v (cleanup may leave the kubelet's loop devices of %s attached)", err, v.PVName)
+		}
+	}
 }
 
 func podFacts(p *corev1.Pod) report.PodFacts {
@@ -263,6 +269,9 @@ func podFacts(p *corev1.Pod) report.PodFacts {
 func (r *Run) probeOptions() probe.Options {
 	w := r.cfg.Scenario.Spec.Workload
 	o := probe.Options{Dir: workload.DataDir, Method: probe.Method(w.Method), Iterations: w.Iterations, Cache: probe.CacheMode(w.Cache)}
+	if len(r.volumes) > 0 && r.volumes[0].IsBlock() {
+		o.Dir, o.Device = "", workload.DevicePath
+	}
 	o.FileBytes, _ = probe.ParseSize(w.FileSize)
 	o.ChunkBytes, _ = probe.ParseSize(w.ChunkSize)
 	if w.ExecCommand != "" {
@@ -298,10 +307,28 @@ func (r *Run) measure(ctx context.Context, phase string, check bool) error {
 	return nil
 }
 
+// blockCanary returns where the canary lives on a block volume: its last
+// MiB, past the probe's regions (scenario validation keeps them apart), as
+// a dd block number of BlockCanaryBytes.
+func (r *Run) blockCanary() (path string, block int64, ok bool) {
+	if len(r.volumes) == 0 || !r.volumes[0].IsBlock() {
+		return "", 0, false
+	}
+	block = r.volumes[0].SizeBytes/scenario.BlockCanaryBytes - 1
+	return fmt.Sprintf("%s@%d", workload.DevicePath, block*scenario.BlockCanaryBytes), block, true
+}
+
 func (r *Run) writeCanary(ctx context.Context) error {
 	cctx, cancel := context.WithTimeout(ctx, canaryTimeout)
 	defer cancel()
-	out, err := r.exec(cctx, busybox, "sh", "-c", fmt.Sprintf("%[1]s head -c %[2]d /dev/urandom > %[3]s && %[1]s sync && %[1]s sha256sum %[3]s", busybox, canaryBytes, canaryPath))
+	script := fmt.Sprintf("%[1]s head -c %[2]d /dev/urandom > %[3]s && %[1]s sync && %[1]s sha256sum %[3]s", busybox, canaryBytes, canaryPath)
+	if _, block, ok := r.blockCanary(); ok {
+		// Written through to the device, then read back from it.
+		script = fmt.Sprintf("%[1]s dd if=/dev/urandom of=%[2]s bs=%[3]d count=1 seek=%[4]d oflag=direct conv=notrunc,fsync 2>/dev/null && "+
+			"%[1]s dd if=%[2]s bs=%[3]d count=1 skip=%[4]d iflag=direct 2>/dev/null | %[1]s sha256sum",
+			busybox, workload.DevicePath, scenario.BlockCanaryBytes, block)
+	}
+	out, err := r.exec(cctx, busybox, "sh", "-c", script)
 	if err != nil {
 		return fmt.Errorf("write canary file: %w", err)
 	}
@@ -317,10 +344,19 @@ func (r *Run) checkCanary(ctx context.Context) *report.DataCheck {
 	dc := &report.DataCheck{Path: canaryPath, Want: r.canary}
 	cctx, cancel := context.WithTimeout(ctx, canaryTimeout)
 	defer cancel()
-	out, err := r.exec(cctx, busybox, "sh", "-c", fmt.Sprintf("if [ -f %[2]s ]; then %[1]s sha256sum %[2]s; else echo missing; fi", busybox, canaryPath))
+	script := fmt.Sprintf("if [ -f %[2]s ]; then %[1]s sha256sum %[2]s; else echo missing; fi", busybox, canaryPath)
+	if path, block, ok := r.blockCanary(); ok {
+		dc.Path = path
+		// Read from the device, not the page cache.
+		script = fmt.Sprintf("if [ -b %[2]s ]; then %[1]s dd if=%[2]s bs=%[3]d count=1 skip=%[4]d iflag=direct 2>/dev/null | %[1]s sha256sum; else echo missing; fi",
+			busybox, workload.DevicePath, scenario.BlockCanaryBytes, block)
+	}
+	out, err := r.exec(cctx, busybox, "sh", "-c", script)
 	switch {
 	case err != nil:
 		dc.Detail = "could not check: " + err.Error()
+	case out == "missing" && dc.Path != canaryPath:
+		dc.Detail = "the pod has no block device at " + workload.DevicePath
 	case out == "missing":
 		dc.Detail = "the file written before the reboot is missing: the pod sees another filesystem than the one written to"
 	default:
@@ -434,6 +470,7 @@ func (r *Run) rebootOnce(ctx context.Context) error {
 		rb.Notes = append(rb.Notes, "the workload pod was recreated (new UID), not restarted in place")
 	}
 	r.pod = back.Pod
+	r.recordKubeletLoops(ctx)
 	r.Result.Reboots = append(r.Result.Reboots, rb)
 	return nil
 }

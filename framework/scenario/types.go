@@ -88,6 +88,10 @@ const (
 	BackingBlock      = "block"
 )
 
+// BlockCanaryBytes is the data canary at the end of a block volume: written
+// before the reboot, checked after. Block volume sizes are multiples of it.
+const BlockCanaryBytes = 1 << 20
+
 // Volume is one or more Local PVs.
 type Volume struct {
 	Name         string   `json:"name"`

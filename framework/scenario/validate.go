@@ -128,9 +128,31 @@ func (s *Scenario) Validate() error {
 	if w.Method != string(probe.MethodExec) && w.ExecCommand != "" {
 		c.add("spec.workload.execCommand", "only used with method exec, not %s", w.Method)
 	}
-	for _, vol := range sp.Volumes {
-		if size, err := probe.ParseSize(vol.Size); err == nil && fileBytes > 0 && vol.Backing != BackingBlock && size < 2*fileBytes+64<<20 {
+	for i, vol := range sp.Volumes {
+		size, err := probe.ParseSize(vol.Size)
+		if err != nil || fileBytes <= 0 {
+			continue
+		}
+		if vol.Backing != BackingBlock && size < 2*fileBytes+64<<20 {
 			c.add("spec.workload.fileSize", "volume %q of %s cannot hold the source and a copy of %s", vol.Name, vol.Size, w.FileSize)
+		}
+		if vol.Backing == BackingBlock {
+			if size%BlockCanaryBytes != 0 {
+				c.add(fmt.Sprintf("spec.volumes[%d].size", i), "a block volume's size must be a multiple of 1Mi, got %s", vol.Size)
+			}
+			if need := probe.DeviceBytesNeeded(fileBytes) + BlockCanaryBytes; size < need {
+				c.add("spec.workload.fileSize", "block volume %q of %s cannot hold the source and copy regions of %s and the data canary (needs %s)",
+					vol.Name, vol.Size, w.FileSize, probe.FormatSize(need))
+			}
+		}
+	}
+	// The workload measures the first volume; on a block device it copies
+	// between two regions of the raw device.
+	if len(sp.Volumes) > 0 && sp.Volumes[0].Backing == BackingBlock {
+		if m, err := probe.ParseMethod(w.Method); err == nil {
+			if err := probe.DeviceMethodError(m); err != nil {
+				c.add("spec.workload.method", "volume %q is a block device: %v", sp.Volumes[0].Name, err)
+			}
 		}
 	}
 	r := sp.Reboot

@@ -23,6 +23,9 @@ const ContainerName = "probe"
 // DataDir is where the volume is mounted in the workload container.
 const DataDir = "/data"
 
+// DevicePath is where a block volume (volumeMode Block) appears instead.
+const DevicePath = "/dev/pvreboot-data"
+
 // LabelOwned marks every object pvreboot creates.
 const LabelOwned = "pvreboot.dev/owned"
 
@@ -34,7 +37,9 @@ type PodSpec struct {
 	Image     string
 	// ClaimName mounts that PVC at DataDir; empty mounts an emptyDir.
 	ClaimName string
-	Labels    map[string]string
+	// Block gives the claim (a volumeMode Block PVC) as a device at DevicePath.
+	Block  bool
+	Labels map[string]string
 	// Command overrides the image's (default: copyprobe serve).
 	Command []string
 }
@@ -55,6 +60,17 @@ func NewPod(s PodSpec) *corev1.Pod {
 	if len(cmd) == 0 {
 		cmd = []string{"/copyprobe", "serve"}
 	}
+	c := corev1.Container{
+		Name:            ContainerName,
+		Image:           s.Image,
+		ImagePullPolicy: corev1.PullIfNotPresent,
+		Command:         cmd,
+		VolumeMounts:    []corev1.VolumeMount{{Name: "data", MountPath: DataDir}},
+	}
+	if s.Block && s.ClaimName != "" {
+		c.VolumeMounts = nil
+		c.VolumeDevices = []corev1.VolumeDevice{{Name: "data", DevicePath: DevicePath}}
+	}
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: s.Name, Namespace: s.Namespace, Labels: labels},
 		Spec: corev1.PodSpec{
@@ -62,14 +78,8 @@ func NewPod(s PodSpec) *corev1.Pod {
 			RestartPolicy:                 corev1.RestartPolicyAlways,
 			TerminationGracePeriodSeconds: ptr.To[int64](5),
 			Tolerations:                   []corev1.Toleration{{Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptr.To[int64](3600)}},
-			Containers: []corev1.Container{{
-				Name:            ContainerName,
-				Image:           s.Image,
-				ImagePullPolicy: corev1.PullIfNotPresent,
-				Command:         cmd,
-				VolumeMounts:    []corev1.VolumeMount{{Name: "data", MountPath: DataDir}},
-			}},
-			Volumes: []corev1.Volume{vol},
+			Containers:                    []corev1.Container{c},
+			Volumes:                       []corev1.Volume{vol},
 		},
 	}
 }
@@ -99,14 +109,18 @@ func Exec(ctx context.Context, rc *rest.Config, c kubernetes.Interface, ns, pod,
 	return stdout.Bytes(), stderr.Bytes(), nil
 }
 
-// ProbeArgs renders copyprobe run arguments for options (Dir is the volume).
+// ProbeArgs renders copyprobe run arguments for options (Dir or Device is the volume).
 func ProbeArgs(o probe.Options) []string {
-	args := []string{"/copyprobe", "run", "--dir", o.Dir,
+	args := []string{"/copyprobe", "run", "--dir", o.Dir}
+	if o.Device != "" {
+		args = []string{"/copyprobe", "run", "--device", o.Device}
+	}
+	args = append(args,
 		"--method", string(o.Method),
 		"--file-size", probe.FormatSize(o.FileBytes),
 		"--chunk-size", probe.FormatSize(o.ChunkBytes),
 		"--iterations", fmt.Sprint(o.Iterations),
-		"--cache", string(o.Cache)}
+		"--cache", string(o.Cache))
 	if len(o.ExecCommand) > 0 {
 		args = append(args, "--exec-cmd", strings.Join(o.ExecCommand, " "))
 	}
@@ -115,7 +129,7 @@ func ProbeArgs(o probe.Options) []string {
 
 // Measure execs copyprobe in the pod and returns its report.
 func Measure(ctx context.Context, rc *rest.Config, c kubernetes.Interface, ns, pod string, o probe.Options) (*probe.Report, error) {
-	if o.Dir == "" {
+	if o.Dir == "" && o.Device == "" {
 		o.Dir = DataDir
 	}
 	if err := o.Validate(); err != nil {
