@@ -97,7 +97,7 @@ func Build(ctx context.Context, cfg Config) (Result, error) {
 				return
 			}
 		}
-		buildErr = p.step("go build pause, noderoutes, copyprobe", func() (bool, error) {
+		buildErr = p.step("go build pause, noderoutes", func() (bool, error) {
 			dir, err := r.ownBuild(ctx)
 			dirs["own"] = dir
 			return false, err

@@ -34,7 +34,7 @@ type Config struct {
 	// CacheDir holds root filesystems, build modules and binaries, each in a
 	// content-addressed folder that is reused when complete.
 	CacheDir string
-	// SourceDir is the pvreboot module root; pause, noderoutes and copyprobe
+	// SourceDir is the pvreboot module root; the node's pause and noderoutes
 	// are built from it.
 	SourceDir string
 	// Image is the node image reference to tag; default pvreboot/node:<k8s version>.

@@ -219,15 +219,20 @@ func extBuilds(v Versions) []goBuild {
 	}
 }
 
-// ownBuild builds pvreboot's own node-side binaries from the source tree.
-// It always runs (the Go build cache makes it quick); the outputs are
-// content-addressed by their hashes downstream.
+// ownBuild builds pvreboot's own node-side binaries (pause, noderoutes)
+// from the source tree. It always runs (the Go build cache makes it quick);
+// the outputs are content-addressed by their hashes downstream, so the
+// directory holds exactly them: a change elsewhere (copyprobe lives in its
+// own image) must not change the node image.
 func (r runner) ownBuild(ctx context.Context) (string, error) {
 	out := filepath.Join(r.cfg.CacheDir, "bin", "pvreboot-own")
+	if err := os.RemoveAll(out); err != nil {
+		return "", err
+	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return "", err
 	}
 	_, err := r.run(ctx, r.cfg.SourceDir, []string{"CGO_ENABLED=0"}, r.cfg.Go, "build", "-trimpath", "-ldflags", "-s -w",
-		"-o", out+"/", "./cmd/pause", "./cmd/noderoutes", "./cmd/copyprobe")
+		"-o", out+"/", "./cmd/pause", "./cmd/noderoutes")
 	return out, err
 }
