@@ -353,12 +353,24 @@ func (p *Provisioner) Teardown(ctx context.Context, v *Volume) error {
 		return nil
 	}
 	var errs []error
-	if err := p.client.CoreV1().PersistentVolumeClaims(v.Namespace).Delete(ctx, v.ClaimName, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-		errs = append(errs, fmt.Errorf("delete PVC %s/%s: %w", v.Namespace, v.ClaimName, err))
+	if v.ClaimName != "" && v.Namespace != "" {
+		if err := p.client.CoreV1().PersistentVolumeClaims(v.Namespace).Delete(ctx, v.ClaimName, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("delete PVC %s/%s: %w", v.Namespace, v.ClaimName, err))
+		}
 	}
 	if err := p.client.CoreV1().PersistentVolumes().Delete(ctx, v.PVName, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 		errs = append(errs, fmt.Errorf("delete PV %s: %w", v.PVName, err))
 	}
+	return errors.Join(append(errs, p.TeardownNode(ctx, v))...)
+}
+
+// TeardownNode removes the node side of a volume: units, mount, loop
+// devices (the kubelet's first), image and directory.
+func (p *Provisioner) TeardownNode(ctx context.Context, v *Volume) error {
+	if v == nil {
+		return nil
+	}
+	var errs []error
 	if v.Unit != "" && v.IsBlock() {
 		// The kubelet's loops first: they hold the volume's own loop device.
 		var kubelet strings.Builder

@@ -18,6 +18,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 )
 
 // ExistingSetup says how to reach a cluster pvreboot did not create.
@@ -65,24 +67,9 @@ func Existing(ctx context.Context, s *scenario.Scenario, es ExistingSetup) (Conf
 			return Config{}, err
 		}
 	}
-	nsName := "pvreboot-nodeexec-" + fmt.Sprintf("%x", metav1.Now().UnixNano()&0xffffff)
-	if _, err := c.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
-		Name: nsName, Labels: map[string]string{localpv.LabelOwned: "true"}}}, metav1.CreateOptions{}); err != nil {
-		return Config{}, fmt.Errorf("create namespace %s: %w", nsName, err)
-	}
-	if err := namespaceReady(ctx, c.Client, nsName); err != nil {
-		_ = c.Client.CoreV1().Namespaces().Delete(context.WithoutCancel(ctx), nsName, metav1.DeleteOptions{})
+	pe, closeFn, err := NodeHelpers(ctx, c.Client, c.RESTConfig, es.ProbeImage)
+	if err != nil {
 		return Config{}, err
-	}
-	pe := &nodeexec.PodExec{Client: c.Client, RESTConfig: c.RESTConfig, Namespace: nsName, Image: es.ProbeImage}
-	closeFn := func(ctx context.Context) error {
-		err := pe.Close(ctx)
-		if derr := c.Client.CoreV1().Namespaces().Delete(ctx, nsName, metav1.DeleteOptions{}); derr != nil && !apierrors.IsNotFound(derr) {
-			err = errors.Join(err, derr)
-		} else {
-			err = errors.Join(err, wait.NamespaceGone(ctx, c.Client, nsName))
-		}
-		return err
 	}
 	var rb Rebooter
 	switch m := s.Spec.Reboot.Method; m {
@@ -107,4 +94,30 @@ func Existing(ctx context.Context, s *scenario.Scenario, es ExistingSetup) (Conf
 	}
 	return Config{Scenario: s, Client: c.Client, RESTConfig: c.RESTConfig, Nodes: pe, Rebooter: rb, ProbeImage: es.ProbeImage,
 		ClusterName: c.Name(), Provider: "existing", Log: es.Log, Progress: es.Progress, Close: closeFn}, nil
+}
+
+// NodeHelpers makes a namespace for privileged node helper pods (made on
+// first use per node) that run commands on nodes of a cluster pvreboot did
+// not create; the returned func deletes them and the namespace.
+func NodeHelpers(ctx context.Context, client kubernetes.Interface, rc *rest.Config, probeImage string) (*nodeexec.PodExec, func(context.Context) error, error) {
+	nsName := "pvreboot-nodeexec-" + fmt.Sprintf("%x", metav1.Now().UnixNano()&0xffffff)
+	if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
+		Name: nsName, Labels: map[string]string{localpv.LabelOwned: "true"}}}, metav1.CreateOptions{}); err != nil {
+		return nil, nil, fmt.Errorf("create namespace %s: %w", nsName, err)
+	}
+	if err := namespaceReady(ctx, client, nsName); err != nil {
+		_ = client.CoreV1().Namespaces().Delete(context.WithoutCancel(ctx), nsName, metav1.DeleteOptions{})
+		return nil, nil, err
+	}
+	pe := &nodeexec.PodExec{Client: client, RESTConfig: rc, Namespace: nsName, Image: probeImage}
+	closeFn := func(ctx context.Context) error {
+		err := pe.Close(ctx)
+		if derr := client.CoreV1().Namespaces().Delete(ctx, nsName, metav1.DeleteOptions{}); derr != nil && !apierrors.IsNotFound(derr) {
+			err = errors.Join(err, derr)
+		} else {
+			err = errors.Join(err, wait.NamespaceGone(ctx, client, nsName))
+		}
+		return err
+	}
+	return pe, closeFn, nil
 }

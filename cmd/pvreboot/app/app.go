@@ -77,7 +77,7 @@ func newRoot(s Streams, env map[string]string) *cobra.Command {
 	root.SetErr(s.Err)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return exitcode.UsageError(err) })
 	root.PersistentFlags().CountVarP(&g.verbose, "verbose", "v", "more logging (-v info, -vv debug)")
-	root.AddCommand(newRunCmd(g), newProbeCmd(g), newValidateCmd(g), newReportCmd(g), newCompareCmd(g), newClusterCmd(g), newImageCmd(g), newVersionCmd(g))
+	root.AddCommand(newRunCmd(g), newProbeCmd(g), newValidateCmd(g), newReportCmd(g), newCompareCmd(g), newClusterCmd(g), newCleanupCmd(g), newImageCmd(g), newVersionCmd(g))
 	return root
 }
 

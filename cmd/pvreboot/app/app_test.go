@@ -38,6 +38,10 @@ func TestBadFlagsExit2NamingTheFlag(t *testing.T) {
 		{name: "exec without command", args: []string{"probe", "--dir", dir, "--method", "exec"}, want: "--exec-cmd: must be set"},
 		{name: "stray argument", args: []string{"probe", "--dir", dir, "extra"}, want: `unexpected argument "extra"`},
 		{name: "unknown command", args: []string{"frobnicate"}, want: "unknown command"},
+		{name: "negative cleanup age", args: []string{"cleanup", "--older-than", "-1m"}, want: "--older-than: -1m0s is negative"},
+		{name: "cleanup node without image", args: []string{"cleanup", "--kubeconfig", dir + "/none", "--node", "n1"}, want: "kubeconfig"},
+		{name: "device and dir", args: []string{"probe", "--dir", dir, "--device", "/dev/null"}, want: `--device: "/dev/null" and dir`},
+		{name: "device copy_file_range", args: []string{"probe", "--device", "/dev/null", "--method", "copy_file_range"}, want: "--method: copy_file_range copies only between regular files"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -69,7 +69,7 @@ func newClusterCreateCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&o.ConfigFile, "config", "kind-config/two-workers.yaml", "kind v1alpha4 config file")
 	cmd.Flags().StringVar(&o.Image, "image", "", "node image (default: kind's)")
 	cmd.Flags().BoolVar(&o.Reuse, "reuse", true, "reuse a healthy existing cluster of that name")
-	cmd.Flags().BoolVar(&o.ReplaceUnhealthy, "replace-unhealthy", true, "with --reuse, delete and recreate a cluster whose node containers are not all running")
+	cmd.Flags().BoolVar(&o.ReplaceUnhealthy, "replace-unhealthy", true, "with --reuse, delete and recreate a cluster that cannot be reused: node containers not all running, another node image than --image, or not settled within --wait")
 	cmd.Flags().DurationVar(&o.WaitForReady, "wait", 3*time.Minute, "how long to wait for the control plane to be Ready")
 	cmd.Flags().BoolVar(&o.Retain, "retain", false, "keep node containers when creation fails, for debugging")
 	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "also write the cluster's kubeconfig to this file")

@@ -1,0 +1,71 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"path/filepath"
+	"strings"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/pvreboot/pvreboot/cmd/pvreboot/app"
+	"github.com/pvreboot/pvreboot/framework/runner"
+	"github.com/pvreboot/pvreboot/framework/scenario"
+)
+
+// A run that dies (the process killed, here: never cleaned up) leaves its
+// namespace, PVs and node-side backings; `pvreboot cleanup` removes them.
+var _ = Describe("pvreboot cleanup", Ordered, Serial, Label("kind", "disruptive", "cleanup"), func() {
+	It("removes what a dead run left, and a dry run removes nothing", func(ctx SpecContext) {
+		cfg := loadSuiteConfig()
+		if cfg.NodeImage == "" || cfg.ProbeImage == "" {
+			Skip("PVREBOOT_NODE_IMAGE and PVREBOOT_PROBE_IMAGE are not set: run through ci/e2e-kind.sh")
+		}
+		root, _ := filepath.Abs("..")
+		s, err := scenario.Load(filepath.Join(root, "scenarios", "sendfile-after-reboot.yaml"))
+		Expect(err).NotTo(HaveOccurred())
+		s.Spec.Volumes = append(s.Spec.Volumes, scenario.Volume{Name: "raw", Count: 1, Backing: scenario.BackingBlock, Size: "600Mi", StorageClass: s.Spec.Volumes[0].StorageClass})
+		Expect(s.Validate()).To(Succeed())
+		rc, _, err := runner.Kind(ctx, s, runner.KindSetup{NodeImage: cfg.NodeImage, ProbeImage: cfg.ProbeImage, BaseDir: root, Progress: GinkgoWriter})
+		Expect(err).NotTo(HaveOccurred())
+		run, err := runner.New(rc)
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(func(ctx SpecContext) { _ = run.Cleanup(ctx) }, NodeTimeout(cleanupTimeout))
+		loops := loopDevices(ctx, rc)
+
+		By("preparing a run (filesystem PV with its pod, block PV) that then dies")
+		Expect(run.Prepare(ctx)).To(Succeed())
+		id := run.ID()
+
+		By("listing it with --dry-run, removing nothing")
+		out := cleanup(ctx, "--name", s.Spec.Cluster.Kind.Name, "--older-than", "0s", "--dry-run")
+		for _, want := range []string{"would remove namespace pvreboot-" + id, "would remove PV pvreboot-" + id + "-data", "would remove PV pvreboot-" + id + "-raw"} {
+			Expect(out).To(ContainSubstring(want))
+		}
+		out = cleanup(ctx, "--name", s.Spec.Cluster.Kind.Name, "--older-than", "1h", "--dry-run")
+		Expect(out).NotTo(ContainSubstring(id), "a run younger than --older-than is alive")
+
+		By("sweeping it")
+		out = cleanup(ctx, "--name", s.Spec.Cluster.Kind.Name, "--older-than", "0s")
+		Expect(out).To(ContainSubstring("removed namespace pvreboot-" + id))
+		Expect(out).To(ContainSubstring("removed PV pvreboot-" + id + "-raw"))
+		expectNothingLeft(ctx, rc, id)
+		for _, name := range []string{"data", "raw"} {
+			b, err := rc.Nodes.NodeExec(ctx, rc.Scenario.Spec.Cluster.Nodes.Names[0], "sh", "-c", "ls /mnt/pvreboot /etc/systemd/system | grep -c pvreboot-"+id+"-"+name+" || true")
+			Expect(err).NotTo(HaveOccurred())
+			Expect(strings.TrimSpace(string(b))).To(Equal("0"), "files or units of %s left", name)
+		}
+		Expect(subset(loopDevices(ctx, rc), loops)).To(BeTrue(), "loop devices of the dead run still attached")
+		Expect(cleanup(ctx, "--name", s.Spec.Cluster.Kind.Name, "--older-than", "0s")).To(ContainSubstring("nothing left behind"))
+	}, NodeTimeout(setupTimeout+stepTimeout))
+})
+
+func cleanup(ctx SpecContext, args ...string) string {
+	GinkgoHelper()
+	var stdout bytes.Buffer
+	code := app.Run(ctx, append([]string{"cleanup"}, args...), app.Streams{Out: &stdout, Err: GinkgoWriter}, nil)
+	GinkgoWriter.Print(stdout.String())
+	Expect(code).To(Equal(0), stdout.String())
+	return stdout.String()
+}
