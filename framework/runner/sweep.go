@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"regexp"
 	"slices"
 	"strings"
@@ -32,7 +31,6 @@ type SweepOptions struct {
 	// takes minutes); younger ones may belong to a run in progress.
 	OlderThan time.Duration
 	DryRun    bool
-	Progress  io.Writer
 }
 
 // Swept is one thing removed (or, dry, to be removed).
@@ -58,9 +56,6 @@ func (s Swept) String() string {
 // it is never touched. Only objects labelled pvreboot.dev/owned and node
 // files named pvreboot-<run>-* under /mnt/pvreboot are considered.
 func Sweep(ctx context.Context, o SweepOptions) ([]Swept, error) {
-	if o.Progress == nil {
-		o.Progress = io.Discard
-	}
 	owned := metav1.ListOptions{LabelSelector: localpv.LabelOwned + "=true"}
 	nss, err := o.Client.CoreV1().Namespaces().List(ctx, owned)
 	if err != nil {
@@ -90,7 +85,10 @@ func Sweep(ctx context.Context, o SweepOptions) ([]Swept, error) {
 			errs = append(errs, fmt.Errorf("delete namespace %s: %w", ns.Name, err))
 			continue
 		}
-		if err := wait.NamespaceGone(ctx, o.Client, ns.Name); err != nil {
+		gctx, cancel := context.WithTimeout(ctx, cleanupTimeout)
+		err := wait.NamespaceGone(gctx, o.Client, ns.Name)
+		cancel()
+		if err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -1,8 +1,17 @@
 package runner
 
 import (
+	"context"
 	"reflect"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/pvreboot/pvreboot/framework/localpv"
+	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
 )
 
 func TestParseNodeLeftovers(t *testing.T) {
@@ -32,5 +41,63 @@ mnt-data.mount
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("ParseNodeLeftovers =\n %+v\nwant\n %+v", got, want)
+	}
+}
+
+func TestSweepNeverTouchesALiveRun(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	old := metav1.NewTime(time.Now().Add(-2 * time.Hour))
+	ns := func(name, run string, created metav1.Time) *corev1.Namespace {
+		l := map[string]string{localpv.LabelOwned: "true"}
+		if run != "" {
+			l[localpv.LabelRun] = run
+		}
+		return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: l, CreationTimestamp: created}}
+	}
+	pv := func(run string) *corev1.PersistentVolume {
+		return &corev1.PersistentVolume{
+			ObjectMeta: metav1.ObjectMeta{Name: "pvreboot-" + run + "-data", Labels: map[string]string{localpv.LabelOwned: "true", localpv.LabelRun: run}},
+			Spec: corev1.PersistentVolumeSpec{StorageClassName: "pvreboot-local",
+				PersistentVolumeSource: corev1.PersistentVolumeSource{Local: &corev1.LocalVolumeSource{Path: "/mnt/pvreboot/pvreboot-" + run + "-data"}}},
+		}
+	}
+	c := fake.NewClientset(
+		ns("pvreboot-a1", "a1", metav1.Now()), pv("a1"), // live: young namespace
+		ns("pvreboot-d1", "d1", old), pv("d1"), // dead: old namespace
+		pv("d2"), // dead: namespace gone
+		ns("pvreboot-nodeexec-9", "", old),
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kube-system", CreationTimestamp: old}}, // not pvreboot's
+		&storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "pvreboot-local", Labels: map[string]string{localpv.LabelOwned: "true"}}},
+	)
+	dry, err := Sweep(ctx, SweepOptions{Client: c, OlderThan: 30 * time.Minute, DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range dry {
+		names = append(names, s.What+" "+s.Name)
+	}
+	want := "namespace pvreboot-d1, namespace pvreboot-nodeexec-9, PV pvreboot-d1-data, PV pvreboot-d2-data"
+	if got := strings.Join(names, ", "); got != want {
+		t.Errorf("dry run lists %q, want %q", got, want)
+	}
+	if pvs, _ := c.CoreV1().PersistentVolumes().List(ctx, metav1.ListOptions{}); len(pvs.Items) != 3 {
+		t.Errorf("dry run removed PVs: %d left", len(pvs.Items))
+	}
+	if _, err := Sweep(ctx, SweepOptions{Client: c, OlderThan: 30 * time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	pvs, _ := c.CoreV1().PersistentVolumes().List(ctx, metav1.ListOptions{})
+	if len(pvs.Items) != 1 || pvs.Items[0].Name != "pvreboot-a1-data" {
+		t.Errorf("PVs left: %+v, want only the live run's", pvs.Items)
+	}
+	for _, n := range []string{"pvreboot-a1", "kube-system"} {
+		if _, err := c.CoreV1().Namespaces().Get(ctx, n, metav1.GetOptions{}); err != nil {
+			t.Errorf("namespace %s removed: %v", n, err)
+		}
+	}
+	if _, err := c.StorageV1().StorageClasses().Get(ctx, "pvreboot-local", metav1.GetOptions{}); err != nil {
+		t.Errorf("the StorageClass a live run's PV uses was removed: %v", err)
 	}
 }

@@ -40,7 +40,7 @@ func newCleanupCmd(g *globals) *cobra.Command {
 				return exitcode.Usagef("--older-than: %s is negative", olderThan)
 			}
 			ctx := cmd.Context()
-			o := runner.SweepOptions{OlderThan: olderThan, DryRun: dryRun, Progress: g.s.Err, NodeNames: nodes}
+			o := runner.SweepOptions{OlderThan: olderThan, DryRun: dryRun, NodeNames: nodes}
 			var closeFn func(context.Context) error
 			if kubeconfig != "" || kubeContext != "" {
 				var paths []string
