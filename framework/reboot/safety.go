@@ -20,10 +20,14 @@ func (t Target) IsKind() bool { return strings.HasPrefix(t.ProviderID, "kind://"
 type Plan struct {
 	Method string
 	// Mode is the method's flavour: reboot, sysrq-b, sysrq-c.
-	Mode              string
-	Nodes             []Target // nodes to reboot
-	ControlPlanes     []Target // every control-plane node of the cluster
-	AffectedPods      map[string][]string
+	Mode          string
+	Nodes         []Target            // nodes to reboot
+	ControlPlanes []Target            // every control-plane node of the cluster
+	AffectedPods  map[string][]string // pods that restart with the node
+	// Cordon: the node is cordoned before the reboot and uncordoned after;
+	// Evicted lists, per node, the pods a drain evicts first.
+	Cordon            bool
+	Evicted           map[string][]string
 	MaxParallel       int
 	AllowReboot       bool
 	AllowControlPlane bool
@@ -109,8 +113,14 @@ func (p Plan) String() string {
 			kind = ", kind node sharing the host kernel"
 		}
 		fmt.Fprintf(&b, "  node %s (%s%s)\n", n.Name, role, kind)
+		if p.Cordon {
+			fmt.Fprintf(&b, "    cordoned before the reboot, uncordoned after\n")
+		}
+		for _, pod := range p.Evicted[n.Name] {
+			fmt.Fprintf(&b, "    pod %s evicted (drain)\n", pod)
+		}
 		pods := p.AffectedPods[n.Name]
-		if len(pods) == 0 {
+		if len(pods) == 0 && len(p.Evicted[n.Name]) == 0 {
 			fmt.Fprintf(&b, "    no pods affected\n")
 		}
 		for _, pod := range pods {

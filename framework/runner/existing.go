@@ -40,7 +40,7 @@ func Existing(ctx context.Context, s *scenario.Scenario, es ExistingSetup) (Conf
 	if err != nil {
 		return Config{}, err
 	}
-	if err := existing.Preflight(ctx, c.Client, existing.Needed); err != nil {
+	if err := existing.Preflight(ctx, c.Client, existing.NeededFor(s.Spec.Reboot.Cordon, s.Spec.Reboot.Drain)); err != nil {
 		return Config{}, fmt.Errorf("cluster %s: %w", c.Name(), err)
 	}
 	var sel map[string]string

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/pvreboot/pvreboot/framework/drain"
 	"github.com/pvreboot/pvreboot/framework/reboot"
 	"github.com/pvreboot/pvreboot/framework/scenario"
 	"github.com/pvreboot/pvreboot/framework/wait"
@@ -54,10 +55,22 @@ func BuildPlan(ctx context.Context, c kubernetes.Interface, s *scenario.Scenario
 	if err != nil {
 		return p, fmt.Errorf("list pods on %s: %w", n.Name, err)
 	}
-	for _, pod := range pods.Items {
-		p.AffectedPods[n.Name] = append(p.AffectedPods[n.Name], pod.Namespace+"/"+pod.Name)
+	p.Cordon = rb.Cordon || rb.Drain
+	if !rb.Drain {
+		for _, pod := range pods.Items {
+			p.AffectedPods[n.Name] = append(p.AffectedPods[n.Name], pod.Namespace+"/"+pod.Name)
+		}
+		sort.Strings(p.AffectedPods[n.Name])
+		return p, nil
 	}
-	sort.Strings(p.AffectedPods[n.Name])
+	p.Evicted = map[string][]string{}
+	for _, d := range drain.Plan(pods.Items, nil) {
+		if d.Evict {
+			p.Evicted[n.Name] = append(p.Evicted[n.Name], d.Pod)
+		} else {
+			p.AffectedPods[n.Name] = append(p.AffectedPods[n.Name], d.Pod+" ("+d.Reason+")")
+		}
+	}
 	return p, nil
 }
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pvreboot/pvreboot/framework/budget"
+	"github.com/pvreboot/pvreboot/framework/drain"
 	"github.com/pvreboot/pvreboot/framework/localpv"
 	"github.com/pvreboot/pvreboot/framework/probe"
 	"github.com/pvreboot/pvreboot/framework/reboot"
@@ -48,6 +49,7 @@ const (
 	cleanupTimeout  = 3 * time.Minute
 	// A new namespace's default ServiceAccount (the controller manager's work).
 	serviceAccountTimeout = 2 * time.Minute
+	drainTimeout          = 5 * time.Minute // evictions, PodDisruptionBudgets included
 	canaryPath            = "/data/pvreboot-canary"
 	canaryBytes           = 4 << 20
 	workloadPodName       = "pvreboot-workload"
@@ -86,8 +88,11 @@ type Run struct {
 	prov    *localpv.Provisioner
 	volumes []*localpv.Volume
 	pod     *corev1.Pod
-	canary  string
-	Result  *report.Result
+	// cordoned is set while the node is cordoned by this run (Cleanup
+	// uncordons it if the run stops before it is back).
+	cordoned bool
+	canary   string
+	Result   *report.Result
 }
 
 // New prepares a run; nothing is created until Prepare.
@@ -399,10 +404,25 @@ func (r *Run) Reboot(ctx context.Context) error {
 				}
 			}
 		}
+		notes, err := r.cordonAndDrain(ctx)
+		if err != nil {
+			return err
+		}
 		for i := 0; i < s.Spec.Reboot.Count; i++ {
 			if err := r.rebootOnce(ctx); err != nil {
 				return err
 			}
+		}
+		if r.cordoned {
+			if err := drain.Uncordon(ctx, r.cfg.Client, r.node); err != nil {
+				return err
+			}
+			r.cordoned = false
+			notes = append(notes, "uncordoned once the node and the pod were back")
+			r.progress("uncordoned %s", r.node)
+		}
+		if n := len(r.Result.Reboots); n > 0 {
+			r.Result.Reboots[0].Notes = append(notes, r.Result.Reboots[0].Notes...)
 		}
 		if f := r.fault(scenario.FaultLateMount); f != nil {
 			for _, v := range r.volumes {
@@ -419,6 +439,41 @@ func (r *Run) Reboot(ctx context.Context) error {
 		}
 		return nil
 	})
+}
+
+// cordonAndDrain cordons the node (reboot.cordon or reboot.drain) and
+// evicts its other pods (reboot.drain), and says what it did.
+func (r *Run) cordonAndDrain(ctx context.Context) ([]string, error) {
+	rb := r.cfg.Scenario.Spec.Reboot
+	if !rb.Cordon && !rb.Drain {
+		return nil, nil
+	}
+	var notes []string
+	already, err := drain.Cordon(ctx, r.cfg.Client, r.node)
+	if err != nil {
+		return nil, err
+	}
+	if already {
+		notes = append(notes, "the node was already cordoned: left as it was")
+	} else {
+		r.cordoned = true
+		notes = append(notes, "cordoned before the reboot")
+		r.progress("cordoned %s", r.node)
+	}
+	if !rb.Drain {
+		return notes, nil
+	}
+	dctx, cancel := context.WithTimeout(ctx, drainTimeout)
+	defer cancel()
+	// The test's own pods (the workload, node helpers) stay: they carry the owned label.
+	evicted, err := drain.Drain(dctx, r.cfg.Client, r.node, func(p *corev1.Pod) bool { return p.Labels[workload.LabelOwned] == "true" })
+	if len(evicted) > 0 {
+		notes = append(notes, "drained: evicted "+strings.Join(evicted, ", "))
+		r.progress("drained %s: evicted %s", r.node, strings.Join(evicted, ", "))
+	} else {
+		notes = append(notes, "drained: no pod to evict")
+	}
+	return notes, err
 }
 
 func (r *Run) rebootOnce(ctx context.Context) error {
@@ -578,11 +633,20 @@ func (r *Run) Finish() {
 
 // Cleanup removes everything the run created, unless Keep.
 func (r *Run) Cleanup(ctx context.Context) error {
+	var errs []error
+	// A node this run cordoned is uncordoned even with --keep.
+	if r.cordoned {
+		if err := drain.Uncordon(ctx, r.cfg.Client, r.node); err != nil {
+			errs = append(errs, err)
+		} else {
+			r.cordoned = false
+			r.progress("uncordoned %s", r.node)
+		}
+	}
 	if r.cfg.Keep {
 		r.progress("keeping namespace %s, PVs and backings (--keep)", r.ns)
-		return nil
+		return errors.Join(errs...)
 	}
-	var errs []error
 	if r.ns != "" {
 		err := r.cfg.Client.CoreV1().Pods(r.ns).Delete(ctx, workloadPodName, metav1.DeleteOptions{})
 		if err != nil && !apierrors.IsNotFound(err) {

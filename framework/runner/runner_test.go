@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/utils/ptr"
 )
 
 func TestMain(m *testing.M) {
@@ -121,5 +122,25 @@ func TestNewNeedsEverything(t *testing.T) {
 	t.Parallel()
 	if _, err := New(Config{}); err == nil {
 		t.Error("New accepted an empty config")
+	}
+}
+
+func TestBuildPlanWithDrain(t *testing.T) {
+	t.Parallel()
+	ctrl := []metav1.OwnerReference{{Kind: "ReplicaSet", Name: "web", Controller: ptr.To(true)}}
+	c := fake.NewClientset(kindNode("pvreboot-control-plane", true), kindNode("pvreboot-worker", false),
+		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "bare", Namespace: "ns"}, Spec: corev1.PodSpec{NodeName: "pvreboot-worker"}},
+		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-1", Namespace: "ns", OwnerReferences: ctrl}, Spec: corev1.PodSpec{NodeName: "pvreboot-worker"}})
+	s := mustScenario(t, "apiVersion: pvreboot.dev/v1alpha1\nkind: Scenario\nmetadata: {name: p}\nspec: {reboot: {drain: true}}\n")
+	p, err := BuildPlan(context.Background(), c, s, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := p.String()
+	for _, want := range []string{"cordoned before the reboot, uncordoned after", "pod ns/web-1 evicted (drain)",
+		"pod ns/bare (no controller would recreate it) restarts", "allowed"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("plan lacks %q:\n%s", want, text)
+		}
 	}
 }

@@ -132,10 +132,16 @@ type Reboot struct {
 	// AllowControlPlane permits rebooting control-plane nodes.
 	AllowControlPlane bool `json:"allowControlPlane,omitempty"`
 	// AllowReboot confirms rebooting real nodes (ssh, command, node-pod).
-	AllowReboot bool        `json:"allowReboot,omitempty"`
-	SSH         *SSHReboot  `json:"ssh,omitempty"`
-	Command     *CmdReboot  `json:"command,omitempty"`
-	NodePod     *NodePodReb `json:"nodePod,omitempty"`
+	AllowReboot bool `json:"allowReboot,omitempty"`
+	// Cordon marks the node unschedulable before the reboot and schedulable
+	// again once it is back; Drain also evicts its other pods (kubectl drain
+	// without --force). Both off by default: the regression is about pods
+	// that stay on the node.
+	Cordon  bool        `json:"cordon,omitempty"`
+	Drain   bool        `json:"drain,omitempty"`
+	SSH     *SSHReboot  `json:"ssh,omitempty"`
+	Command *CmdReboot  `json:"command,omitempty"`
+	NodePod *NodePodReb `json:"nodePod,omitempty"`
 }
 
 // SSHReboot reboots a node over SSH.

@@ -32,7 +32,8 @@ func (p Permission) String() string {
 }
 
 // Needed is what a run needs on a cluster it did not create; deploy/rbac.yaml
-// grants exactly this (a unit test keeps the two in step).
+// grants exactly this plus NeededToCordon and NeededToDrain (a unit test
+// keeps them in step).
 var Needed = func() []Permission {
 	var out []Permission
 	add := func(group, resource, sub string, verbs ...string) {
@@ -50,6 +51,25 @@ var Needed = func() []Permission {
 	add("storage.k8s.io", "storageclasses", "", "get", "list", "create", "delete")
 	return out
 }()
+
+// NeededToCordon and NeededToDrain are what spec.reboot.cordon and
+// spec.reboot.drain need on top of Needed.
+var (
+	NeededToCordon = []Permission{{Resource: "nodes", Verb: "patch"}}
+	NeededToDrain  = []Permission{{Resource: "pods", Subresource: "eviction", Verb: "create"}}
+)
+
+// NeededFor is what a run needs with the reboot's cordon and drain settings.
+func NeededFor(cordon, drain bool) []Permission {
+	out := append([]Permission{}, Needed...)
+	if cordon || drain {
+		out = append(out, NeededToCordon...)
+	}
+	if drain {
+		out = append(out, NeededToDrain...)
+	}
+	return out
+}
 
 // Preflight asks the API server, as `kubectl auth can-i` does (a
 // SelfSubjectAccessReview each), whether the kubeconfig's identity may do

@@ -84,7 +84,7 @@ func TestRBACManifestGrantsExactlyNeeded(t *testing.T) {
 			}
 		}
 	}
-	for _, p := range Needed {
+	for _, p := range NeededFor(true, true) {
 		if !granted[p.String()] {
 			t.Errorf("deploy/rbac.yaml does not grant %s", p)
 		}
