@@ -151,7 +151,8 @@ func LoopUnitName(id string) string { return id + "-loop.service" }
 // PV's path at it: the device node's name may differ from boot to boot, the
 // PV's path does not (like /dev/disk/by-id). Stopping it detaches the device;
 // a device still attached at boot (a kind node killed, whose host kernel kept
-// it) is detached first, as a power cut would have: every boot gets a fresh one.
+// it) is detached first, as a power cut would have: every boot gets a fresh one
+// (a device still open elsewhere is only marked to go when closed: no failure).
 // Every "$" is doubled: systemd expands "$name" itself.
 func LoopUnit(image, path string) string {
 	return fmt.Sprintf(`# Created by pvreboot: a Local PV block device attached at boot, before the kubelet.
@@ -164,7 +165,7 @@ After=systemd-remount-fs.service
 [Service]
 Type=oneshot
 RemainAfterExit=yes
-ExecStart=/bin/sh -ec 'for l in $$(losetup -j "$$0" -O NAME -n); do losetup -d "$$l"; done; dev=$$(losetup --find --show "$$0"); ln -sfn "$$dev" "$$1"' %[1]s %[2]s
+ExecStart=/bin/sh -ec 'for l in $$(losetup -j "$$0" -O NAME -n); do losetup -d "$$l" || true; done; dev=$$(losetup --find --show "$$0"); ln -sfn "$$dev" "$$1"' %[1]s %[2]s
 ExecStop=/bin/sh -c 'rm -f "$$1"; for l in $$(losetup -j "$$0" -O NAME -n); do losetup -d "$$l"; done' %[1]s %[2]s
 
 [Install]
