@@ -13,6 +13,7 @@ import (
 
 	"github.com/pvreboot/pvreboot/cmd/internal/exitcode"
 	"github.com/spf13/cobra"
+	"k8s.io/klog/v2"
 )
 
 // Streams are the command's standard streams.
@@ -77,6 +78,9 @@ func newRoot(s Streams, env map[string]string) *cobra.Command {
 	root.SetErr(s.Err)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return exitcode.UsageError(err) })
 	root.PersistentFlags().CountVarP(&g.verbose, "verbose", "v", "more logging (-v info, -vv debug)")
+	// client-go logs through klog (e.g. "watch ended with error" while an API
+	// server restarts): route it into the same logger, quiet unless -v.
+	root.PersistentPreRun = func(*cobra.Command, []string) { klog.SetSlogLogger(g.logger()) }
 	root.AddCommand(newRunCmd(g), newProbeCmd(g), newValidateCmd(g), newReportCmd(g), newCompareCmd(g), newClusterCmd(g), newCleanupCmd(g), newImageCmd(g), newVersionCmd(g))
 	return root
 }
