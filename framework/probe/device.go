@@ -123,7 +123,7 @@ func runDevice(ctx context.Context, opts Options, log *slog.Logger) (*Report, er
 func deviceIteration(opts Options, in, out *os.File, dstOff int64, index int) (Iteration, error) {
 	it := Iteration{Index: index}
 	if opts.Cache == CacheCold {
-		if err := evictFd(out, 0, dstOff+opts.FileBytes); err != nil {
+		if err := evictRange(out, 0, dstOff+opts.FileBytes); err != nil {
 			return it, err
 		}
 	}
@@ -142,29 +142,23 @@ func deviceIteration(opts Options, in, out *os.File, dstOff int64, index int) (I
 	if err := unix.Fdatasync(int(out.Fd())); err != nil {
 		return it, fmt.Errorf("fdatasync %s: %w", out.Name(), err)
 	}
-	it.Calls = calls
-	for _, c := range calls {
-		it.Bytes += c.Bytes
-	}
-	it.Ns = total.Nanoseconds()
-	if it.Ns > 0 {
-		it.BytesPerSecond = float64(it.Bytes) / total.Seconds()
-	}
+	it.record(calls, total)
 	h := sha256.New()
 	if _, err := io.Copy(h, io.NewSectionReader(in, dstOff, opts.FileBytes)); err != nil {
 		return it, fmt.Errorf("checksum destination region: %w", err)
 	}
 	it.SHA256 = hex.EncodeToString(h.Sum(nil))
 	if opts.Cache == CacheCold {
-		if err := evictFd(out, 0, dstOff+opts.FileBytes); err != nil {
+		if err := evictRange(out, 0, dstOff+opts.FileBytes); err != nil {
 			return it, err
 		}
 	}
 	return it, nil
 }
 
-// evictFd writes back and drops a range of the device's page cache.
-func evictFd(f *os.File, off, n int64) error {
+// evictRange writes back and drops n bytes at off (0: to the end) of a
+// file's or device's page cache.
+func evictRange(f *os.File, off, n int64) error {
 	if err := unix.Fdatasync(int(f.Fd())); err != nil {
 		return fmt.Errorf("fdatasync %s: %w", f.Name(), err)
 	}
@@ -174,7 +168,8 @@ func evictFd(f *os.File, off, n int64) error {
 	return nil
 }
 
-// writeRandomAt writes n random bytes at off, syncs them and returns their sha256.
+// writeRandomAt writes n random bytes at off, syncs them (fsync) and
+// returns their sha256; the source of a file probe and of a device probe.
 func writeRandomAt(ctx context.Context, f *os.File, off, n int64) (string, error) {
 	var seed [32]byte
 	for i := range seed {
@@ -185,7 +180,7 @@ func writeRandomAt(ctx context.Context, f *os.File, off, n int64) (string, error
 	buf := make([]byte, 1<<20)
 	for done := int64(0); done < n; {
 		if err := ctx.Err(); err != nil {
-			return "", fmt.Errorf("write source region: %w", err)
+			return "", fmt.Errorf("write source: %w", err)
 		}
 		b := buf
 		if int64(len(b)) > n-done {
@@ -194,12 +189,12 @@ func writeRandomAt(ctx context.Context, f *os.File, off, n int64) (string, error
 		_, _ = rng.Read(b)
 		h.Write(b)
 		if _, err := f.WriteAt(b, off+done); err != nil {
-			return "", fmt.Errorf("write source region of %s: %w", f.Name(), err)
+			return "", fmt.Errorf("write source %s: %w", f.Name(), err)
 		}
 		done += int64(len(b))
 	}
-	if err := unix.Fdatasync(int(f.Fd())); err != nil {
-		return "", fmt.Errorf("fdatasync %s: %w", f.Name(), err)
+	if err := f.Sync(); err != nil {
+		return "", fmt.Errorf("fsync %s: %w", f.Name(), err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -224,35 +223,14 @@ func writeRandomFile(ctx context.Context, path string, n int64) (string, error) 
 		return "", fmt.Errorf("create source file: %w", err)
 	}
 	defer f.Close()
-	var seed [32]byte
-	for i := range seed {
-		seed[i] = byte(rand.Uint32())
-	}
-	rng := rand.NewChaCha8(seed)
-	h := sha256.New()
-	buf := make([]byte, 1<<20)
-	for left := n; left > 0; {
-		if err := ctx.Err(); err != nil {
-			return "", fmt.Errorf("write source file: %w", err)
-		}
-		b := buf
-		if int64(len(b)) > left {
-			b = b[:left]
-		}
-		_, _ = rng.Read(b)
-		h.Write(b)
-		if _, err := f.Write(b); err != nil {
-			return "", fmt.Errorf("write source file %s: %w", path, err)
-		}
-		left -= int64(len(b))
-	}
-	if err := f.Sync(); err != nil {
-		return "", fmt.Errorf("fsync source file %s: %w", path, err)
+	sum, err := writeRandomAt(ctx, f, 0, n)
+	if err != nil {
+		return "", err
 	}
 	if err := f.Close(); err != nil {
 		return "", fmt.Errorf("close source file %s: %w", path, err)
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return sum, nil
 }
 
 // evict writes back and drops a file's pages from the page cache.
@@ -262,13 +240,7 @@ func evict(path string) error {
 		return fmt.Errorf("evict %s: %w", path, err)
 	}
 	defer f.Close()
-	if err := unix.Fdatasync(int(f.Fd())); err != nil {
-		return fmt.Errorf("fdatasync %s: %w", path, err)
-	}
-	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
-		return fmt.Errorf("posix_fadvise DONTNEED %s: %w", path, err)
-	}
-	return nil
+	return evictRange(f, 0, 0)
 }
 
 func runIteration(ctx context.Context, opts Options, src, dst string, index int) (Iteration, error) {
@@ -291,14 +263,7 @@ func runIteration(ctx context.Context, opts Options, src, dst string, index int)
 	if err != nil {
 		return it, err
 	}
-	it.Calls = calls
-	for _, c := range calls {
-		it.Bytes += c.Bytes
-	}
-	it.Ns = total.Nanoseconds()
-	if it.Ns > 0 {
-		it.BytesPerSecond = float64(it.Bytes) / total.Seconds()
-	}
+	it.record(calls, total)
 	sum, err := fileSHA256(dst)
 	if err != nil {
 		return it, err
@@ -310,6 +275,18 @@ func runIteration(ctx context.Context, opts Options, src, dst string, index int)
 		}
 	}
 	return it, nil
+}
+
+// record sets the iteration's calls, bytes, time and throughput.
+func (it *Iteration) record(calls []Call, total time.Duration) {
+	it.Calls = calls
+	for _, c := range calls {
+		it.Bytes += c.Bytes
+	}
+	it.Ns = total.Nanoseconds()
+	if it.Ns > 0 {
+		it.BytesPerSecond = float64(it.Bytes) / total.Seconds()
+	}
 }
 
 // copyFiles copies src to dst with one syscall per call, timing each call.
