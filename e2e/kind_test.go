@@ -21,7 +21,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 )
 
 // Timeouts of the kind suite.
@@ -68,11 +67,7 @@ var _ = Describe("kind cluster without a registry", Ordered, Serial, Label("kind
 			Expect(p.Delete(ctx, cfg.ClusterName)).To(Succeed())
 		}, NodeTimeout(3*time.Minute))
 
-		kc, err := c.Kubeconfig(ctx)
-		Expect(err).NotTo(HaveOccurred())
-		rc, err = clientcmd.RESTConfigFromKubeConfig(kc)
-		Expect(err).NotTo(HaveOccurred())
-		client, err = kubernetes.NewForConfig(rc)
+		rc, client, err = c.Client(ctx)
 		Expect(err).NotTo(HaveOccurred())
 
 		nodes, err := c.Nodes(ctx)

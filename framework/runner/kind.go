@@ -14,7 +14,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 )
 
 // KindSetup says how to reach (or make) a scenario's kind cluster.
@@ -49,15 +48,7 @@ func Kind(ctx context.Context, s *scenario.Scenario, ks KindSetup) (Config, *kin
 	if err != nil {
 		return Config{}, nil, err
 	}
-	kc, err := c.Kubeconfig(ctx)
-	if err != nil {
-		return Config{}, nil, err
-	}
-	rc, err := clientcmd.RESTConfigFromKubeConfig(kc)
-	if err != nil {
-		return Config{}, nil, fmt.Errorf("kubeconfig of kind cluster %s: %w", k.Name, err)
-	}
-	client, err := kubernetes.NewForConfig(rc)
+	rc, client, err := c.Client(ctx)
 	if err != nil {
 		return Config{}, nil, err
 	}

@@ -12,8 +12,6 @@ import (
 	kindprovider "github.com/pvreboot/pvreboot/framework/cluster/kind"
 	"github.com/pvreboot/pvreboot/framework/runner"
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 )
 
 func newCleanupCmd(g *globals) *cobra.Command {
@@ -72,15 +70,7 @@ func newCleanupCmd(g *globals) *cobra.Command {
 				if err != nil {
 					return exitcode.UsageError(fmt.Errorf("--name: %w", err))
 				}
-				raw, err := kc.Kubeconfig(ctx)
-				if err != nil {
-					return err
-				}
-				rc, err := clientcmd.RESTConfigFromKubeConfig(raw)
-				if err != nil {
-					return err
-				}
-				if o.Client, err = kubernetes.NewForConfig(rc); err != nil {
+				if _, o.Client, err = kc.Client(ctx); err != nil {
 					return err
 				}
 				all, err := kc.Nodes(ctx)

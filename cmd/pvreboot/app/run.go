@@ -15,7 +15,6 @@ import (
 	"github.com/pvreboot/pvreboot/framework/scenario"
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 )
 
 // dryRunPlan prints what a run would reboot; it creates nothing.
@@ -31,15 +30,7 @@ func dryRunPlan(cmd *cobra.Command, g *globals, s *scenario.Scenario, allowReboo
 		}
 		return err
 	}
-	kc, err := c.Kubeconfig(ctx)
-	if err != nil {
-		return err
-	}
-	rc, err := clientcmd.RESTConfigFromKubeConfig(kc)
-	if err != nil {
-		return err
-	}
-	client, err := kubernetes.NewForConfig(rc)
+	_, client, err := c.Client(ctx)
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,9 @@ import (
 
 	"github.com/pvreboot/pvreboot/framework/cluster"
 	"github.com/pvreboot/pvreboot/framework/exec"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 	kindcluster "sigs.k8s.io/kind/pkg/cluster"
 	"sigs.k8s.io/kind/pkg/cluster/nodes"
 	"sigs.k8s.io/kind/pkg/cluster/nodeutils"
@@ -261,11 +264,11 @@ func (c *Cluster) Healthy(ctx context.Context) error {
 	}
 	var bad []string
 	for _, n := range ns {
-		out, err := exec.Output(ctx, exec.Cmd{Argv: append(slices.Clone(c.p.docker), "inspect", "--format", "{{.State.Status}}", n.String())})
+		s, err := c.p.inspect(ctx, n.String(), "{{.State.Status}}")
 		if err != nil {
 			return err
 		}
-		if s := strings.TrimSpace(string(out)); s != "running" {
+		if s != "running" {
 			bad = append(bad, n.String()+" is "+s)
 		}
 	}
@@ -276,11 +279,33 @@ func (c *Cluster) Healthy(ctx context.Context) error {
 }
 
 func (p *Provider) containerID(ctx context.Context, name string) (string, error) {
-	out, err := exec.Output(ctx, exec.Cmd{Argv: append(slices.Clone(p.docker), "inspect", "--format", "{{.Id}}", name)})
+	return p.inspect(ctx, name, "{{.Id}}")
+}
+
+// inspect returns a Go-template field of a node container (docker inspect).
+func (p *Provider) inspect(ctx context.Context, name, format string) (string, error) {
+	out, err := exec.Output(ctx, exec.Cmd{Argv: append(slices.Clone(p.docker), "inspect", "--format", format, name)})
 	if err != nil {
 		return "", fmt.Errorf("node %s: %w", name, err)
 	}
 	return strings.TrimSpace(string(out)), nil
+}
+
+// Client returns a REST config and clientset reaching the cluster from this host.
+func (c *Cluster) Client(ctx context.Context) (*rest.Config, kubernetes.Interface, error) {
+	raw, err := c.Kubeconfig(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	rc, err := clientcmd.RESTConfigFromKubeConfig(raw)
+	if err != nil {
+		return nil, nil, fmt.Errorf("kubeconfig of kind cluster %q: %w", c.name, err)
+	}
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, nil, fmt.Errorf("client of kind cluster %q: %w", c.name, err)
+	}
+	return rc, client, nil
 }
 
 // ExportLogs writes kind's log bundle (journal, containerd, kubelet, pods) to dir.

@@ -17,8 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/tools/clientcmd"
 	toolswatch "k8s.io/client-go/tools/watch"
+	"k8s.io/utils/ptr"
 )
 
 // Leases the control plane's controllers renew while they lead: a new
@@ -40,16 +40,7 @@ func (c *Cluster) Settled(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	raw, err := c.Kubeconfig(ctx)
-	if err != nil {
-		return err
-	}
-	rc, err := clientcmd.RESTConfigFromKubeConfig(raw)
-	if err != nil {
-		return fmt.Errorf("kubeconfig of kind cluster %q: %w", c.name, err)
-	}
-	rc.Timeout = 10 * time.Second
-	client, err := kubernetes.NewForConfig(rc)
+	_, client, err := c.Client(ctx)
 	if err != nil {
 		return err
 	}
@@ -57,7 +48,9 @@ func (c *Cluster) Settled(ctx context.Context) error {
 	var last string
 	err = apiwait.ExponentialBackoffWithContext(ctx, apiwait.Backoff{Duration: 250 * time.Millisecond, Factor: 1.5, Cap: 5 * time.Second, Steps: 1 << 30},
 		func(ctx context.Context) (bool, error) {
-			body, err := client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+			rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			body, err := client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(rctx)
 			if err != nil {
 				last = strings.TrimSpace(err.Error() + " " + string(body))
 				return false, nil
@@ -92,13 +85,13 @@ func (c *Cluster) startTimes(ctx context.Context) (map[string]time.Time, error) 
 	}
 	out := map[string]time.Time{}
 	for _, n := range ns {
-		b, err := exec.Output(ctx, exec.Cmd{Argv: append(slices.Clone(c.p.docker), "inspect", "--format", "{{.State.StartedAt}}", n.String())})
+		started, err := c.p.inspect(ctx, n.String(), "{{.State.StartedAt}}")
 		if err != nil {
-			return nil, fmt.Errorf("node %s: %w", n, err)
+			return nil, err
 		}
-		t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(string(b)))
+		t, err := time.Parse(time.RFC3339Nano, started)
 		if err != nil {
-			return nil, fmt.Errorf("node %s: start time %q: %w", n, strings.TrimSpace(string(b)), err)
+			return nil, fmt.Errorf("node %s: start time %q: %w", n, started, err)
 		}
 		out[n.String()] = t
 	}
@@ -127,7 +120,7 @@ func leaseRenewedSince(ctx context.Context, c kubernetes.Interface, name string,
 	if err != nil {
 		seen := "never seen"
 		if last != nil && last.Spec.RenewTime != nil {
-			seen = fmt.Sprintf("renewed %s (holder %s)", last.Spec.RenewTime.UTC().Format(time.RFC3339), ptrString(last.Spec.HolderIdentity))
+			seen = fmt.Sprintf("renewed %s (holder %s)", last.Spec.RenewTime.UTC().Format(time.RFC3339), ptr.Deref(last.Spec.HolderIdentity, ""))
 		}
 		return fmt.Errorf("lease kube-system/%s: want renewed after %s, last %s: %w", name, since.UTC().Format(time.RFC3339), seen, err)
 	}
@@ -140,13 +133,6 @@ func LeaseRenewedSince(l *coordinationv1.Lease, since time.Time) bool {
 		return false
 	}
 	return !l.Spec.RenewTime.Time.Before(since.Truncate(time.Microsecond))
-}
-
-func ptrString(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }
 
 // ImageMismatch checks that every node container runs image (resolved to its
@@ -168,11 +154,11 @@ func (c *Cluster) ImageMismatch(ctx context.Context, image string) error {
 	}
 	var bad []error
 	for _, n := range ns {
-		out, err := exec.Output(ctx, exec.Cmd{Argv: append(slices.Clone(c.p.docker), "inspect", "--format", "{{.Image}} {{.Config.Image}}", n.String())})
+		out, err := c.p.inspect(ctx, n.String(), "{{.Image}} {{.Config.Image}}")
 		if err != nil {
-			return fmt.Errorf("node %s: %w", n, err)
+			return err
 		}
-		id, ref, _ := strings.Cut(strings.TrimSpace(string(out)), " ")
+		id, ref, _ := strings.Cut(out, " ")
 		if id != want {
 			bad = append(bad, fmt.Errorf("node %s runs %s (%s), want %s (%s)", n, ref, short(id), image, short(want)))
 		}
