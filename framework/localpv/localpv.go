@@ -78,6 +78,19 @@ type LoopID struct {
 	BackingFile string
 }
 
+// SetBacking sets the backing and the names that follow from it and from
+// Path and PVName: the image file and the systemd unit (mount unit for a
+// filesystem, loop service for a block device; none for a directory).
+func (v *Volume) SetBacking(backing string) {
+	v.Backing, v.Image, v.Unit = backing, "", ""
+	switch backing {
+	case Filesystem:
+		v.Image, v.Unit = v.Path+".img", MountUnitName(v.Path)
+	case Block:
+		v.Image, v.Unit = v.Path+".img", LoopUnitName(v.PVName)
+	}
+}
+
 // IsBlock reports whether the volume is a raw block device (volumeMode Block).
 func (v *Volume) IsBlock() bool { return v.Backing == Block }
 
@@ -257,13 +270,22 @@ func (p *Provisioner) run(ctx context.Context, node string, argv ...string) erro
 	return err
 }
 
+// runSteps runs each command on the node in turn, stopping at the first error.
+func (p *Provisioner) runSteps(ctx context.Context, node string, steps [][]string) error {
+	for _, s := range steps {
+		if err := p.run(ctx, node, s...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (p *Provisioner) backing(ctx context.Context, v *Volume) error {
 	switch v.Backing {
 	case Directory:
 		return p.run(ctx, v.Node, "mkdir", "-p", v.Path)
 	case Filesystem:
-		v.Image = v.Path + ".img"
-		v.Unit = MountUnitName(v.Path)
+		v.SetBacking(Filesystem)
 		mkfs := []string{"mkfs." + v.FSType}
 		switch v.FSType {
 		case "ext4":
@@ -283,15 +305,9 @@ func (p *Provisioner) backing(ctx context.Context, v *Volume) error {
 			{"systemctl", "enable", "--now", v.Unit},
 			{"mountpoint", "-q", v.Path},
 		}
-		for _, s := range steps {
-			if err := p.run(ctx, v.Node, s...); err != nil {
-				return err
-			}
-		}
-		return nil
+		return p.runSteps(ctx, v.Node, steps)
 	case Block:
-		v.Image = v.Path + ".img"
-		v.Unit = LoopUnitName(v.PVName)
+		v.SetBacking(Block)
 		steps := [][]string{
 			{"truncate", "-s", fmt.Sprint(v.SizeBytes), v.Image},
 			{"sh", "-c", `printf '%s' "$1" > "$2"`, "sh", LoopUnit(v.Image, v.Path), "/etc/systemd/system/" + v.Unit},
@@ -299,32 +315,38 @@ func (p *Provisioner) backing(ctx context.Context, v *Volume) error {
 			{"systemctl", "enable", "--now", v.Unit},
 			{"test", "-b", v.Path},
 		}
-		for _, s := range steps {
-			if err := p.run(ctx, v.Node, s...); err != nil {
-				return err
-			}
-		}
-		return nil
+		return p.runSteps(ctx, v.Node, steps)
 	}
 	return fmt.Errorf("backing %q is not supported (want directory, filesystem or block)", v.Backing)
 }
 
-// RecordKubeletLoops notes the loop devices the kubelet holds over a block
-// volume (backing file under .../volumeDevices/<PV name>/) for Teardown.
-func (p *Provisioner) RecordKubeletLoops(ctx context.Context, v *Volume) error {
-	if !v.IsBlock() {
-		return nil
-	}
-	out, err := p.nodes.NodeExec(ctx, v.Node, "losetup", "--list", "--noheadings", "--raw", "--output", "NAME,BACK-MAJ:MIN,BACK-INO,BACK-FILE")
-	if err != nil {
-		return fmt.Errorf("list loop devices on %s: %w", v.Node, err)
-	}
-	for _, l := range ParseKubeletLoops(string(out), v.PVName) {
-		if !slices.Contains(v.KubeletLoops, l) {
-			v.KubeletLoops = append(v.KubeletLoops, l)
+// RecordKubeletLoops notes, for Teardown, the loop devices the kubelet holds
+// over block volumes (backing file under .../volumeDevices/<PV name>/),
+// listing each node's loop devices once.
+func (p *Provisioner) RecordKubeletLoops(ctx context.Context, vols []*Volume) error {
+	lists := map[string]string{}
+	var errs []error
+	for _, v := range vols {
+		if !v.IsBlock() {
+			continue
+		}
+		list, ok := lists[v.Node]
+		if !ok {
+			out, err := p.nodes.NodeExec(ctx, v.Node, "losetup", "--list", "--noheadings", "--raw", "--output", "NAME,BACK-MAJ:MIN,BACK-INO,BACK-FILE")
+			if err != nil {
+				errs = append(errs, fmt.Errorf("list loop devices on %s: %w", v.Node, err))
+				continue
+			}
+			list = string(out)
+			lists[v.Node] = list
+		}
+		for _, l := range ParseKubeletLoops(list, v.PVName) {
+			if !slices.Contains(v.KubeletLoops, l) {
+				v.KubeletLoops = append(v.KubeletLoops, l)
+			}
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // ParseKubeletLoops picks, from `losetup --list --raw --output

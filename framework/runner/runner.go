@@ -256,10 +256,8 @@ func (r *Run) createPod(ctx context.Context) error {
 // recordKubeletLoops notes the kubelet's loop devices over block volumes so
 // that cleanup can detach them after a node was killed (see localpv).
 func (r *Run) recordKubeletLoops(ctx context.Context) {
-	for _, v := range r.volumes {
-		if err := r.prov.RecordKubeletLoops(ctx, v); err != nil {
-			r.progress("warning: %v (cleanup may leave the kubelet's loop devices of %s attached)", err, v.PVName)
-		}
+	if err := r.prov.RecordKubeletLoops(ctx, r.volumes); err != nil {
+		r.progress("warning: %v (cleanup may leave the kubelet's loop devices of block volumes attached)", err)
 	}
 }
 

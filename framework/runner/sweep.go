@@ -177,14 +177,12 @@ func volumeOfPV(pv *corev1.PersistentVolume) *localpv.Volume {
 	if pv.Spec.Local != nil {
 		v.Path = pv.Spec.Local.Path
 	}
-	v.Backing = localpv.Directory
-	switch {
-	case pv.Spec.VolumeMode != nil && *pv.Spec.VolumeMode == corev1.PersistentVolumeBlock:
-		v.Backing, v.Image, v.Unit = localpv.Block, v.Path+".img", localpv.LoopUnitName(pv.Name)
-	default:
-		// A filesystem backing has an image next to its mount point; the
-		// teardown script tolerates a directory backing's missing unit.
-		v.Backing, v.Image, v.Unit = localpv.Filesystem, v.Path+".img", localpv.MountUnitName(v.Path)
+	if pv.Spec.VolumeMode != nil && *pv.Spec.VolumeMode == corev1.PersistentVolumeBlock {
+		v.SetBacking(localpv.Block)
+	} else {
+		// The PV does not tell a directory from a filesystem backing; the
+		// filesystem teardown also removes a directory (no unit, no image).
+		v.SetBacking(localpv.Filesystem)
 	}
 	return v
 }
@@ -258,12 +256,14 @@ func sweepNode(ctx context.Context, o SweepOptions, prov *localpv.Provisioner, n
 			continue
 		}
 		v := &localpv.Volume{PVName: l.PVName, Path: nodeRoot + "/" + l.PVName}
-		v.Run, v.Node, v.Root, v.Backing = l.Run, node, nodeRoot, localpv.Directory
+		v.Run, v.Node, v.Root = l.Run, node, nodeRoot
 		switch {
 		case l.LoopUnit:
-			v.Backing, v.Image, v.Unit = localpv.Block, v.Path+".img", localpv.LoopUnitName(l.PVName)
+			v.SetBacking(localpv.Block)
 		case l.Image || l.MountUnit:
-			v.Backing, v.Image, v.Unit = localpv.Filesystem, v.Path+".img", localpv.MountUnitName(v.Path)
+			v.SetBacking(localpv.Filesystem)
+		default:
+			v.SetBacking(localpv.Directory)
 		}
 		swept = append(swept, Swept{What: "backing", Name: v.Path + " (" + v.Backing + ")", Node: node, Why: "run " + l.Run + " has no live namespace"})
 		if o.DryRun {
