@@ -64,7 +64,7 @@ func BuildPlan(ctx context.Context, c kubernetes.Interface, s *scenario.Scenario
 		return p, nil
 	}
 	p.Evicted = map[string][]string{}
-	for _, d := range drain.Plan(pods.Items, nil) {
+	for _, d := range drain.Plan(pods.Items, ownPod) {
 		if d.Evict {
 			p.Evicted[n.Name] = append(p.Evicted[n.Name], d.Pod)
 		} else {

@@ -439,6 +439,10 @@ func (r *Run) Reboot(ctx context.Context) error {
 	})
 }
 
+// ownPod tells pvreboot's own pods (the workload, node helpers), which a
+// drain leaves in place, by their owned label.
+func ownPod(p *corev1.Pod) bool { return p.Labels[workload.LabelOwned] == "true" }
+
 // cordonAndDrain cordons the node (reboot.cordon or reboot.drain) and
 // evicts its other pods (reboot.drain), and says what it did.
 func (r *Run) cordonAndDrain(ctx context.Context) ([]string, error) {
@@ -463,8 +467,7 @@ func (r *Run) cordonAndDrain(ctx context.Context) ([]string, error) {
 	}
 	dctx, cancel := context.WithTimeout(ctx, drainTimeout)
 	defer cancel()
-	// The test's own pods (the workload, node helpers) stay: they carry the owned label.
-	evicted, err := drain.Drain(dctx, r.cfg.Client, r.node, func(p *corev1.Pod) bool { return p.Labels[workload.LabelOwned] == "true" })
+	evicted, err := drain.Drain(dctx, r.cfg.Client, r.node, ownPod)
 	if len(evicted) > 0 {
 		notes = append(notes, "drained: evicted "+strings.Join(evicted, ", "))
 		r.progress("drained %s: evicted %s", r.node, strings.Join(evicted, ", "))

@@ -10,6 +10,7 @@ import (
 	"github.com/pvreboot/pvreboot/framework/budget"
 	"github.com/pvreboot/pvreboot/framework/reboot"
 	"github.com/pvreboot/pvreboot/framework/scenario"
+	"github.com/pvreboot/pvreboot/framework/workload"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
@@ -130,7 +131,9 @@ func TestBuildPlanWithDrain(t *testing.T) {
 	ctrl := []metav1.OwnerReference{{Kind: "ReplicaSet", Name: "web", Controller: ptr.To(true)}}
 	c := fake.NewClientset(kindNode("pvreboot-control-plane", true), kindNode("pvreboot-worker", false),
 		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "bare", Namespace: "ns"}, Spec: corev1.PodSpec{NodeName: "pvreboot-worker"}},
-		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-1", Namespace: "ns", OwnerReferences: ctrl}, Spec: corev1.PodSpec{NodeName: "pvreboot-worker"}})
+		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-1", Namespace: "ns", OwnerReferences: ctrl}, Spec: corev1.PodSpec{NodeName: "pvreboot-worker"}},
+		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "helper", Namespace: "pvreboot-nodeexec-1", OwnerReferences: ctrl, Labels: map[string]string{workload.LabelOwned: "true"}},
+			Spec: corev1.PodSpec{NodeName: "pvreboot-worker"}})
 	s := mustScenario(t, "apiVersion: pvreboot.dev/v1alpha1\nkind: Scenario\nmetadata: {name: p}\nspec: {reboot: {drain: true}}\n")
 	p, err := BuildPlan(context.Background(), c, s, false)
 	if err != nil {
@@ -138,7 +141,7 @@ func TestBuildPlanWithDrain(t *testing.T) {
 	}
 	text := p.String()
 	for _, want := range []string{"cordoned before the reboot, uncordoned after", "pod ns/web-1 evicted (drain)",
-		"pod ns/bare (no controller would recreate it) restarts", "allowed"} {
+		"pod ns/bare (no controller would recreate it) restarts", "pod pvreboot-nodeexec-1/helper (the test's own pod) restarts", "allowed"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("plan lacks %q:\n%s", want, text)
 		}

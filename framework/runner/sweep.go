@@ -76,6 +76,7 @@ func Sweep(ctx context.Context, o SweepOptions) ([]Swept, error) {
 		stale = append(stale, ns)
 	}
 	// Namespaces first: their pods go, and with them the mounts on the volumes.
+	var deleted []string
 	for _, ns := range stale {
 		swept = append(swept, Swept{What: "namespace", Name: ns.Name, Why: fmt.Sprintf("created %s ago (older than %s)", time.Since(ns.CreationTimestamp.Time).Round(time.Second), o.OlderThan)})
 		if o.DryRun {
@@ -85,13 +86,16 @@ func Sweep(ctx context.Context, o SweepOptions) ([]Swept, error) {
 			errs = append(errs, fmt.Errorf("delete namespace %s: %w", ns.Name, err))
 			continue
 		}
-		gctx, cancel := context.WithTimeout(ctx, cleanupTimeout)
-		err := wait.NamespaceGone(gctx, o.Client, ns.Name)
-		cancel()
-		if err != nil {
+		deleted = append(deleted, ns.Name)
+	}
+	// All terminate at once; then wait for each, in one shared bound.
+	gctx, cancel := context.WithTimeout(ctx, cleanupTimeout)
+	for _, name := range deleted {
+		if err := wait.NamespaceGone(gctx, o.Client, name); err != nil {
 			errs = append(errs, err)
 		}
 	}
+	cancel()
 	prov := localpv.New(o.Client, o.Nodes, nil)
 	pvs, err := o.Client.CoreV1().PersistentVolumes().List(ctx, owned)
 	if err != nil {
