@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"bytes"
-	"path/filepath"
 	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -18,16 +17,10 @@ import (
 // namespace, PVs and node-side backings; `pvreboot cleanup` removes them.
 var _ = Describe("pvreboot cleanup", Ordered, Serial, Label("kind", "disruptive", "cleanup"), func() {
 	It("removes what a dead run left, and a dry run removes nothing", func(ctx SpecContext) {
-		cfg := loadSuiteConfig()
-		if cfg.NodeImage == "" || cfg.ProbeImage == "" {
-			Skip("PVREBOOT_NODE_IMAGE and PVREBOOT_PROBE_IMAGE are not set: run through ci/e2e-kind.sh")
-		}
-		root, _ := filepath.Abs("..")
-		s, err := scenario.Load(filepath.Join(root, "scenarios", "sendfile-after-reboot.yaml"))
-		Expect(err).NotTo(HaveOccurred())
+		_, s, _, setup := shippedScenario("sendfile-after-reboot.yaml")
 		s.Spec.Volumes = append(s.Spec.Volumes, scenario.Volume{Name: "raw", Count: 1, Backing: scenario.BackingBlock, Size: "600Mi", StorageClass: s.Spec.Volumes[0].StorageClass})
 		Expect(s.Validate()).To(Succeed())
-		rc, _, err := runner.Kind(ctx, s, runner.KindSetup{NodeImage: cfg.NodeImage, ProbeImage: cfg.ProbeImage, BaseDir: root, Progress: GinkgoWriter})
+		rc, _, err := runner.Kind(ctx, s, setup)
 		Expect(err).NotTo(HaveOccurred())
 		run, err := runner.New(rc)
 		Expect(err).NotTo(HaveOccurred())

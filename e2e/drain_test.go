@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -24,17 +23,11 @@ import (
 // back once the node is uncordoned, while the workload pod stays the same pod.
 var _ = Describe("reboot with drain", Ordered, Serial, Label("kind", "disruptive", "reboot", "drain"), func() {
 	It("cordons and drains the node, reboots it and uncordons it", func(ctx SpecContext) {
-		cfg := loadSuiteConfig()
-		if cfg.NodeImage == "" || cfg.ProbeImage == "" {
-			Skip("PVREBOOT_NODE_IMAGE and PVREBOOT_PROBE_IMAGE are not set: run through ci/e2e-kind.sh")
-		}
-		root, _ := filepath.Abs("..")
-		s, err := scenario.Load(filepath.Join(root, "scenarios", "sendfile-after-reboot.yaml"))
-		Expect(err).NotTo(HaveOccurred())
+		cfg, s, _, setup := shippedScenario("sendfile-after-reboot.yaml")
 		s.Spec.Reboot.Drain = true
 		s.Spec.Phases = []string{scenario.PhaseBaseline, scenario.PhaseAfterReboot}
 		s.Spec.Budgets = s.Spec.Budgets[:2]
-		rc, _, err := runner.Kind(ctx, s, runner.KindSetup{NodeImage: cfg.NodeImage, ProbeImage: cfg.ProbeImage, BaseDir: root, Progress: GinkgoWriter})
+		rc, _, err := runner.Kind(ctx, s, setup)
 		Expect(err).NotTo(HaveOccurred())
 		node := s.Spec.Cluster.Nodes.Names[0]
 

@@ -21,7 +21,6 @@ import (
 	"github.com/pvreboot/pvreboot/framework/localpv"
 	"github.com/pvreboot/pvreboot/framework/report"
 	"github.com/pvreboot/pvreboot/framework/runner"
-	"github.com/pvreboot/pvreboot/framework/scenario"
 	authv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -34,16 +33,9 @@ import (
 
 var _ = Describe("pvreboot run against an existing cluster", Ordered, Serial, Label("kind", "disruptive", "reboot", "existing"), func() {
 	It("runs through --kubeconfig/--context without creating or deleting the cluster", func(ctx SpecContext) {
-		cfg := loadSuiteConfig()
-		if cfg.NodeImage == "" || cfg.ProbeImage == "" {
-			Skip("PVREBOOT_NODE_IMAGE and PVREBOOT_PROBE_IMAGE are not set: run through ci/e2e-kind.sh")
-		}
-		root, _ := filepath.Abs("..")
-		file := filepath.Join(root, "scenarios", "sendfile-after-reboot.yaml")
-		s, err := scenario.Load(file)
-		Expect(err).NotTo(HaveOccurred())
+		cfg, s, file, setup := shippedScenario("sendfile-after-reboot.yaml")
 		By("making sure the cluster exists before this run (made by an earlier one)")
-		_, kc, err := runner.Kind(ctx, s, runner.KindSetup{NodeImage: cfg.NodeImage, ProbeImage: cfg.ProbeImage, BaseDir: root, Progress: GinkgoWriter})
+		_, kc, err := runner.Kind(ctx, s, setup)
 		Expect(err).NotTo(HaveOccurred())
 		before, err := kc.Nodes(ctx)
 		Expect(err).NotTo(HaveOccurred())
@@ -82,19 +74,12 @@ var _ = Describe("pvreboot run against an existing cluster", Ordered, Serial, La
 
 var _ = Describe("deploy/rbac.yaml", Ordered, Serial, Label("kind", "disruptive", "reboot", "existing", "rbac"), func() {
 	It("is enough for a whole run on an existing cluster", func(ctx SpecContext) {
-		cfg := loadSuiteConfig()
-		if cfg.NodeImage == "" || cfg.ProbeImage == "" {
-			Skip("PVREBOOT_NODE_IMAGE and PVREBOOT_PROBE_IMAGE are not set: run through ci/e2e-kind.sh")
-		}
-		root, _ := filepath.Abs("..")
-		file := filepath.Join(root, "scenarios", "sendfile-after-reboot.yaml")
-		s, err := scenario.Load(file)
-		Expect(err).NotTo(HaveOccurred())
-		rc, kc, err := runner.Kind(ctx, s, runner.KindSetup{NodeImage: cfg.NodeImage, ProbeImage: cfg.ProbeImage, BaseDir: root, Progress: GinkgoWriter})
+		cfg, s, file, setup := shippedScenario("sendfile-after-reboot.yaml")
+		rc, kc, err := runner.Kind(ctx, s, setup)
 		Expect(err).NotTo(HaveOccurred())
 
 		By("applying deploy/rbac.yaml and getting a token for its ServiceAccount")
-		applyRBAC(ctx, rc, filepath.Join(root, "deploy", "rbac.yaml"))
+		applyRBAC(ctx, rc, filepath.Join(setup.BaseDir, "deploy", "rbac.yaml"))
 		raw, err := kc.Kubeconfig(ctx)
 		Expect(err).NotTo(HaveOccurred())
 

@@ -53,14 +53,10 @@ var _ = Describe("reboot scenarios on kind", Serial, Label("kind", "disruptive",
 				loops []string
 			)
 			BeforeAll(func(ctx SpecContext) {
-				cfg = loadSuiteConfig()
-				if cfg.NodeImage == "" || cfg.ProbeImage == "" {
-					Skip("PVREBOOT_NODE_IMAGE and PVREBOOT_PROBE_IMAGE are not set: run through ci/e2e-kind.sh")
-				}
-				root, _ := filepath.Abs("..")
-				s, err := scenario.Load(filepath.Join(root, "scenarios", exp.file))
-				Expect(err).NotTo(HaveOccurred())
-				rc, _, err = runner.Kind(ctx, s, runner.KindSetup{NodeImage: cfg.NodeImage, ProbeImage: cfg.ProbeImage, BaseDir: root, Progress: GinkgoWriter})
+				c, s, _, setup := shippedScenario(exp.file)
+				cfg = c
+				var err error
+				rc, _, err = runner.Kind(ctx, s, setup)
 				Expect(err).NotTo(HaveOccurred())
 				run, err = runner.New(rc)
 				Expect(err).NotTo(HaveOccurred())
@@ -166,15 +162,10 @@ var _ = Describe("a run interrupted during the reboot wait", Ordered, Serial, La
 		rc  runner.Config
 	)
 	BeforeAll(func(ctx SpecContext) {
-		cfg := loadSuiteConfig()
-		if cfg.NodeImage == "" || cfg.ProbeImage == "" {
-			Skip("PVREBOOT_NODE_IMAGE and PVREBOOT_PROBE_IMAGE are not set: run through ci/e2e-kind.sh")
-		}
-		root, _ := filepath.Abs("..")
-		s, err := scenario.Load(filepath.Join(root, "scenarios", "regression-late-mount.yaml"))
-		Expect(err).NotTo(HaveOccurred())
+		_, s, _, setup := shippedScenario("regression-late-mount.yaml")
 		s.Spec.Faults = nil // a plain filesystem PV, interrupted
-		rc, _, err = runner.Kind(ctx, s, runner.KindSetup{NodeImage: cfg.NodeImage, ProbeImage: cfg.ProbeImage, BaseDir: root, Progress: GinkgoWriter})
+		var err error
+		rc, _, err = runner.Kind(ctx, s, setup)
 		Expect(err).NotTo(HaveOccurred())
 		// Ctrl-C arrives exactly when the run starts waiting for the node.
 		rc.Progress = io.MultiWriter(GinkgoWriter, interrupter{})

@@ -4,14 +4,12 @@ package e2e
 
 import (
 	"io"
-	"path/filepath"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gbytes"
 	"github.com/pvreboot/pvreboot/framework/exec"
 	"github.com/pvreboot/pvreboot/framework/runner"
-	"github.com/pvreboot/pvreboot/framework/scenario"
 )
 
 // A host reboot (or a restart of the Docker daemon) brings every node
@@ -20,14 +18,7 @@ import (
 // A run that reuses the cluster then must wait for it to settle, not fail.
 var _ = Describe("reusing a kind cluster whose nodes all just restarted", Ordered, Serial, Label("kind", "disruptive", "reuse"), func() {
 	It("waits for the cluster to settle, then prepares a run", func(ctx SpecContext) {
-		cfg := loadSuiteConfig()
-		if cfg.NodeImage == "" || cfg.ProbeImage == "" {
-			Skip("PVREBOOT_NODE_IMAGE and PVREBOOT_PROBE_IMAGE are not set: run through ci/e2e-kind.sh")
-		}
-		root, _ := filepath.Abs("..")
-		s, err := scenario.Load(filepath.Join(root, "scenarios", "sendfile-after-reboot.yaml"))
-		Expect(err).NotTo(HaveOccurred())
-		setup := runner.KindSetup{NodeImage: cfg.NodeImage, ProbeImage: cfg.ProbeImage, BaseDir: root, Progress: GinkgoWriter}
+		_, s, _, setup := shippedScenario("sendfile-after-reboot.yaml")
 		_, kc, err := runner.Kind(ctx, s, setup)
 		Expect(err).NotTo(HaveOccurred())
 

@@ -34,11 +34,7 @@ var _ = Describe("reboot over SSH", Ordered, Serial, Label("kind", "disruptive",
 		wrongHosts string
 	)
 	BeforeAll(func(ctx SpecContext) {
-		cfg := loadSuiteConfig()
-		if cfg.NodeImage == "" || cfg.ProbeImage == "" {
-			Skip("PVREBOOT_NODE_IMAGE and PVREBOOT_PROBE_IMAGE are not set: run through ci/e2e-kind.sh")
-		}
-		root, _ := filepath.Abs("..")
+		_, s, _, setup := shippedScenario("sendfile-after-reboot.yaml")
 		dir := GinkgoT().TempDir()
 		keyFile, knownHosts, wrongHosts = filepath.Join(dir, "id_ed25519"), filepath.Join(dir, "known_hosts"), filepath.Join(dir, "wrong_known_hosts")
 
@@ -51,13 +47,11 @@ var _ = Describe("reboot over SSH", Ordered, Serial, Label("kind", "disruptive",
 		sshPub, err := ssh.NewPublicKey(pub)
 		Expect(err).NotTo(HaveOccurred())
 
-		s, err := scenario.Load(filepath.Join(root, "scenarios", "sendfile-after-reboot.yaml"))
-		Expect(err).NotTo(HaveOccurred())
 		s.Spec.Workload.FileSize, s.Spec.Workload.Iterations = "64Mi", 3
 		s.Spec.Reboot.Method, s.Spec.Reboot.AllowReboot = scenario.RebootSSH, true
 		s.Spec.Reboot.SSH = &scenario.SSHReboot{User: "root", Port: 22, KeyFile: keyFile, KnownHosts: knownHosts, Mode: "reboot"}
 		Expect(s.Validate()).To(Succeed())
-		rc, _, err = runner.Kind(ctx, s, runner.KindSetup{NodeImage: cfg.NodeImage, ProbeImage: cfg.ProbeImage, BaseDir: root, Progress: GinkgoWriter})
+		rc, _, err = runner.Kind(ctx, s, setup)
 		Expect(err).NotTo(HaveOccurred())
 		node = s.Spec.Cluster.Nodes.Names[0]
 
