@@ -394,37 +394,30 @@ func (p *Provisioner) TeardownNode(ctx context.Context, v *Volume) error {
 		return nil
 	}
 	var errs []error
-	if v.Unit != "" && v.IsBlock() {
-		// The kubelet's loops first: they hold the volume's own loop device.
+	if v.Unit != "" {
+		// Filesystem: unmount the mount point. Block: remove the symlink, and
+		// first the kubelet's loops, which hold the volume's own loop device.
+		what, release := "filesystem", fmt.Sprintf("if mountpoint -q %[1]q; then umount %[1]q; fi", v.Path)
 		var kubelet strings.Builder
-		for _, l := range v.KubeletLoops {
-			fmt.Fprintf(&kubelet, "[ \"$(losetup --list --noheadings --raw --output BACK-MAJ:MIN,BACK-INO %[1]q 2>/dev/null)\" = %[2]q ] && losetup -d %[1]q || true\n",
-				l.Name, l.BackMajMin+" "+l.BackInode)
+		if v.IsBlock() {
+			what, release = "block", fmt.Sprintf("rm -f %q", v.Path)
+			for _, l := range v.KubeletLoops {
+				fmt.Fprintf(&kubelet, "[ \"$(losetup --list --noheadings --raw --output BACK-MAJ:MIN,BACK-INO %[1]q 2>/dev/null)\" = %[2]q ] && losetup -d %[1]q || true\n",
+					l.Name, l.BackMajMin+" "+l.BackInode)
+			}
 		}
-		script := fmt.Sprintf(`set -e
-systemctl is-system-running --wait >/dev/null 2>&1 || true
-%s`, kubelet.String()) + fmt.Sprintf(`
-systemctl disable --now %[1]q 2>/dev/null || true
-rm -f %[2]q
-for l in $(losetup -j %[3]q -O NAME -n 2>/dev/null); do losetup -d "$l"; done
-rm -f /etc/systemd/system/%[1]q
-systemctl daemon-reload
-rm -f %[3]q`, v.Unit, v.Path, v.Image)
-		if err := p.run(ctx, v.Node, "sh", "-c", script); err != nil {
-			errs = append(errs, fmt.Errorf("remove block backing of %s: %w", v.PVName, err))
-		}
-	} else if v.Unit != "" {
 		script := fmt.Sprintf(`set -e
 # After an interrupted reboot the node may still be booting.
 systemctl is-system-running --wait >/dev/null 2>&1 || true
+%[3]s
 systemctl disable --now %[1]q 2>/dev/null || true
-if mountpoint -q %[2]q; then umount %[2]q; fi
-for l in $(losetup -j %[3]q -O NAME -n 2>/dev/null); do losetup -d "$l"; done
+%[4]s
+for l in $(losetup -j %[2]q -O NAME -n 2>/dev/null); do losetup -d "$l"; done
 rm -f /etc/systemd/system/%[1]q
 systemctl daemon-reload
-rm -f %[3]q`, v.Unit, v.Path, v.Image)
+rm -f %[2]q`, v.Unit, v.Image, kubelet.String(), release)
 		if err := p.run(ctx, v.Node, "sh", "-c", script); err != nil {
-			errs = append(errs, fmt.Errorf("remove filesystem backing of %s: %w", v.PVName, err))
+			errs = append(errs, fmt.Errorf("remove %s backing of %s: %w", what, v.PVName, err))
 		}
 	}
 	if v.Path != "" && strings.HasPrefix(v.Path, v.Root+"/pvreboot-") {

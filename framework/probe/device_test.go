@@ -79,12 +79,7 @@ func TestDeviceProbeOnLoop(t *testing.T) {
 	_, err = f.WriteAt(marker, size-(1<<20))
 	must(t, err)
 	must(t, f.Close())
-	out, err := exec.CommandContext(ctx, "losetup", "--find", "--show", img).CombinedOutput()
-	if err != nil {
-		t.Skipf("no loop device available: %v: %s", err, out)
-	}
-	loop := strings.TrimSpace(string(out))
-	t.Cleanup(func() { runQuiet(t, "losetup", "--detach", loop) })
+	loop := attachLoop(t, img)
 
 	for _, m := range []Method{MethodSendfile, MethodReadWrite} {
 		opts := Options{Device: loop, Method: m, FileBytes: 16<<20 + 4096, ChunkBytes: 4 << 20, Iterations: 2, Cache: CacheCold}

@@ -35,12 +35,7 @@ func TestThrottledDeviceSlowsCalls(t *testing.T) {
 	must(t, err)
 	must(t, f.Truncate(512<<20))
 	must(t, f.Close())
-	out, err := exec.CommandContext(ctx, "losetup", "--find", "--show", img).CombinedOutput()
-	if err != nil {
-		t.Skipf("no loop device available: %v: %s", err, out)
-	}
-	loop := strings.TrimSpace(string(out))
-	t.Cleanup(func() { runQuiet(t, "losetup", "--detach", loop) })
+	loop := attachLoop(t, img)
 	run(t, "mkfs.ext4", "-q", "-F", loop)
 	run(t, "mount", "-t", "ext4", loop, mnt)
 	t.Cleanup(func() { runQuiet(t, "umount", mnt) })
@@ -144,6 +139,19 @@ func ownCgroup(t *testing.T, ctrl string) string {
 	}
 	t.Fatalf("no %q controller in /proc/self/cgroup", ctrl)
 	return ""
+}
+
+// attachLoop attaches img to a free loop device, detached at cleanup; the
+// test is skipped when no loop device can be had.
+func attachLoop(t *testing.T, img string) string {
+	t.Helper()
+	out, err := exec.Command("losetup", "--find", "--show", img).CombinedOutput()
+	if err != nil {
+		t.Skipf("no loop device available: %v: %s", err, out)
+	}
+	loop := strings.TrimSpace(string(out))
+	t.Cleanup(func() { runQuiet(t, "losetup", "--detach", loop) })
+	return loop
 }
 
 func must(t *testing.T, err error) {
