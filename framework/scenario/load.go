@@ -3,10 +3,11 @@ package scenario
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
-	"sigs.k8s.io/yaml"
+	"k8s.io/utils/ptr"
 )
 
 // ErrInvalid wraps every validation failure.
@@ -14,9 +15,14 @@ var ErrInvalid = errors.New("invalid scenario")
 
 // Load reads, strictly decodes, defaults and validates a scenario file.
 func Load(path string) (*Scenario, error) {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("load scenario: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("load scenario %s: %w", path, err)
 	}
 	s, err := Parse(b)
 	if err != nil {
@@ -25,16 +31,19 @@ func Load(path string) (*Scenario, error) {
 	return s, nil
 }
 
-// Parse strictly decodes YAML (unknown fields are errors), applies defaults
-// and validates.
+// Parse strictly decodes YAML, applies defaults and validates, and returns
+// every problem at once (Errors): unknown, duplicate and mistyped fields
+// in the same list as every validation error, each with its field path.
 func Parse(b []byte) (*Scenario, error) {
 	var s Scenario
-	if err := yaml.UnmarshalStrict(b, &s); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	errs, fatal := decode(b, &s)
+	if fatal {
+		return nil, Errors(errs)
 	}
 	s.Default()
-	if err := s.Validate(); err != nil {
-		return nil, err
+	errs = append(errs, s.validate()...)
+	if len(errs) > 0 {
+		return nil, Errors(errs)
 	}
 	return &s, nil
 }
@@ -61,8 +70,8 @@ func (s *Scenario) Default() {
 	}
 	for i := range sp.Volumes {
 		v := &sp.Volumes[i]
-		if v.Count == 0 {
-			v.Count = 1
+		if v.Count == nil {
+			v.Count = ptr.To(1)
 		}
 		if v.Backing == "" {
 			v.Backing = BackingDirectory
@@ -90,8 +99,8 @@ func (s *Scenario) Default() {
 	if w.ChunkSize == "" {
 		w.ChunkSize = "16Mi"
 	}
-	if w.Iterations == 0 {
-		w.Iterations = 5
+	if w.Iterations == nil {
+		w.Iterations = ptr.To(5)
 	}
 	if w.Cache == "" {
 		w.Cache = "cold"
@@ -100,15 +109,15 @@ func (s *Scenario) Default() {
 	if r.Method == "" {
 		r.Method = RebootKindRestart
 	}
-	if r.Count == 0 {
-		r.Count = 1
+	if r.Count == nil {
+		r.Count = ptr.To(1)
 	}
-	if r.Timeout.Duration == 0 {
+	if !r.Timeout.Given() {
 		r.Timeout.Duration = 5 * time.Minute
 	}
 	if r.SSH != nil {
-		if r.SSH.Port == 0 {
-			r.SSH.Port = 22
+		if r.SSH.Port == nil {
+			r.SSH.Port = ptr.To(22)
 		}
 		if r.SSH.User == "" {
 			r.SSH.User = "root"
@@ -118,7 +127,7 @@ func (s *Scenario) Default() {
 		}
 	}
 	if len(sp.Phases) == 0 {
-		sp.Phases = append([]string(nil), Phases...)
+		sp.Phases = Phases()
 	}
 	for i := range sp.Budgets {
 		b := &sp.Budgets[i]

@@ -3,6 +3,7 @@ package scenario
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -21,8 +22,8 @@ const (
 	PhaseAfterRecreate = "after-recreate"
 )
 
-// Phases in the order they run.
-var Phases = []string{PhaseBaseline, PhaseAfterReboot, PhaseAfterRecreate}
+// Phases returns the phase names in the order they run (a fresh slice).
+func Phases() []string { return []string{PhaseBaseline, PhaseAfterReboot, PhaseAfterRecreate} }
 
 // Scenario is one reboot scenario.
 type Scenario struct {
@@ -94,8 +95,9 @@ const BlockCanaryBytes = 1 << 20
 
 // Volume is one or more Local PVs.
 type Volume struct {
-	Name         string   `json:"name"`
-	Count        int      `json:"count,omitempty"`
+	Name string `json:"name"`
+	// Count of PVs of this shape (default 1); explicit 0 is an error.
+	Count        *int     `json:"count,omitempty"`
 	Backing      string   `json:"backing,omitempty"`
 	FSType       string   `json:"fsType,omitempty"`
 	Size         string   `json:"size,omitempty"`
@@ -108,7 +110,7 @@ type Workload struct {
 	Method      string `json:"method,omitempty"`
 	FileSize    string `json:"fileSize,omitempty"`
 	ChunkSize   string `json:"chunkSize,omitempty"`
-	Iterations  int    `json:"iterations,omitempty"`
+	Iterations  *int   `json:"iterations,omitempty"` // default 5; explicit 0 is an error
 	Cache       string `json:"cache,omitempty"`
 	ExecCommand string `json:"execCommand,omitempty"`
 }
@@ -125,13 +127,16 @@ const (
 // Reboot says how and how often the node is rebooted.
 type Reboot struct {
 	Method  string   `json:"method,omitempty"`
-	Count   int      `json:"count,omitempty"`
+	Count   *int     `json:"count,omitempty"` // default 1; explicit 0 is an error
 	Timeout Duration `json:"timeout,omitempty"`
 	// Down is how long a kind node stays stopped (kind-restart, kind-kill).
 	Down Duration `json:"down,omitempty"`
 	// AllowControlPlane permits rebooting control-plane nodes.
 	AllowControlPlane bool `json:"allowControlPlane,omitempty"`
-	// AllowReboot confirms rebooting real nodes (ssh, command, node-pod).
+	// AllowReboot is refused by validation: a scenario file cannot
+	// authorise rebooting machines, only the person running it can
+	// (--allow-reboot or PVREBOOT_ALLOW_REBOOT). Kept so that old files get
+	// that explanation instead of "unknown field".
 	AllowReboot bool `json:"allowReboot,omitempty"`
 	// Cordon marks the node unschedulable before the reboot and schedulable
 	// again once it is back; Drain also evicts its other pods (kubectl drain
@@ -147,7 +152,7 @@ type Reboot struct {
 // SSHReboot reboots a node over SSH.
 type SSHReboot struct {
 	User           string `json:"user,omitempty"`
-	Port           int    `json:"port,omitempty"`
+	Port           *int   `json:"port,omitempty"` // default 22
 	KeyFile        string `json:"keyFile,omitempty"`
 	KnownHosts     string `json:"knownHosts,omitempty"`
 	Mode           string `json:"mode,omitempty"` // reboot, sysrq-b, sysrq-c
@@ -214,54 +219,74 @@ type Fault struct {
 	ReadBPS *Throughput `json:"readBPS,omitempty"`
 }
 
-// Duration is a time.Duration written as "120ms", "5m".
-type Duration struct{ time.Duration }
+// Duration is a time.Duration written with a unit: "120ms", "5m". A value
+// that cannot be read is kept as a problem for Validate to report with its
+// field path, so that one bad duration does not hide the other errors.
+type Duration struct {
+	time.Duration
+	problem string
+	given   bool
+}
 
 // MarshalJSON writes the duration as a string.
 func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
 
-// UnmarshalJSON reads "120ms" (or a number of nanoseconds).
+// UnmarshalJSON reads "120ms". A bare number is refused: its unit would be a guess.
 func (d *Duration) UnmarshalJSON(b []byte) error {
+	*d = Duration{given: true}
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
-		var n int64
-		if err2 := json.Unmarshal(b, &n); err2 != nil {
-			return fmt.Errorf("duration %s: want a string like 120ms", b)
-		}
-		d.Duration = time.Duration(n)
+		d.problem = fmt.Sprintf("%s has no unit: write a string such as 5m, 90s or 250ms", b)
 		return nil
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil {
-		return fmt.Errorf("duration %q: %w", s, err)
+		d.problem = fmt.Sprintf("%q is not a duration such as 5m, 90s or 250ms", s)
+		return nil
 	}
 	d.Duration = v
 	return nil
 }
 
+// Problem is why the written value could not be read, or "".
+func (d Duration) Problem() string { return d.problem }
+
+// Given reports whether the file set the duration (even to 0).
+func (d Duration) Given() bool { return d.given }
+
 // Throughput is bytes per second written as "200MB/s", "1.5GiB/s".
-type Throughput struct{ BytesPerSecond float64 }
+type Throughput struct {
+	BytesPerSecond float64
+	problem        string
+}
 
 // MarshalJSON writes the throughput as MB/s.
 func (t Throughput) MarshalJSON() ([]byte, error) {
 	return json.Marshal(strconv.FormatFloat(t.BytesPerSecond/1e6, 'f', -1, 64) + "MB/s")
 }
 
-// UnmarshalJSON reads "200MB/s".
+// UnmarshalJSON reads "200MB/s"; what cannot be read is kept for Validate.
 func (t *Throughput) UnmarshalJSON(b []byte) error {
+	*t = Throughput{}
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("throughput %s: want a string like 200MB/s", b)
+		t.problem = fmt.Sprintf("%s: want a string such as 200MB/s", b)
+		return nil
 	}
 	v, err := ParseThroughput(s)
 	if err != nil {
-		return err
+		t.problem = err.Error()
+		return nil
 	}
 	t.BytesPerSecond = v
 	return nil
 }
 
-// ParseThroughput reads "200MB/s", "20MiB/s", "1GB/s", "5000B/s".
+// Problem is why the written value could not be read, or "".
+func (t Throughput) Problem() string { return t.problem }
+
+// ParseThroughput reads "200MB/s", "20MiB/s", "1GB/s", "5000B/s": a finite,
+// positive rate.
 func ParseThroughput(s string) (float64, error) {
 	num, ok := strings.CutSuffix(strings.TrimSpace(s), "/s")
 	if !ok {
@@ -275,7 +300,10 @@ func ParseThroughput(s string) (float64, error) {
 		if v, ok := strings.CutSuffix(num, u.suffix); ok {
 			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 			if err != nil {
-				return 0, fmt.Errorf("throughput %q: %w", s, err)
+				return 0, fmt.Errorf("throughput %q: %q is not a number", s, v)
+			}
+			if math.IsNaN(f) || math.IsInf(f, 0) || f <= 0 {
+				return 0, fmt.Errorf("throughput %q: must be a finite number > 0", s)
 			}
 			return f * u.mult, nil
 		}

@@ -3,22 +3,23 @@ package scenario
 import (
 	"errors"
 	"fmt"
+	"math"
+	"regexp"
 	"slices"
 	"strings"
+	"text/template"
+	"time"
+	"unicode"
 
 	"github.com/pvreboot/pvreboot/framework/probe"
+	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-// FieldError is one problem with one field.
-type FieldError struct {
-	Path string
-	Msg  string
-}
-
-func (e *FieldError) Error() string { return e.Path + ": " + e.Msg }
-
-// Errors is every problem of a scenario; it unwraps to ErrInvalid.
-type Errors []*FieldError
+// Errors is every problem of a scenario, each with its field path; it
+// unwraps to ErrInvalid.
+type Errors field.ErrorList
 
 func (es Errors) Error() string {
 	lines := make([]string, len(es))
@@ -31,203 +32,455 @@ func (es Errors) Error() string {
 // Is makes errors.Is(err, ErrInvalid) true.
 func (es Errors) Is(target error) bool { return target == ErrInvalid }
 
-type collector struct{ errs Errors }
-
-func (c *collector) add(path, format string, a ...any) {
-	c.errs = append(c.errs, &FieldError{Path: path, Msg: fmt.Sprintf(format, a...)})
+// AsInvalid reports whether err is a validation error and returns its problems.
+func AsInvalid(err error) (Errors, bool) {
+	var es Errors
+	if errors.As(err, &es) {
+		return es, true
+	}
+	return nil, false
 }
 
-func oneOf(v string, allowed ...string) bool { return slices.Contains(allowed, v) }
+// Limits on names and counts, so that every name derived from a scenario
+// value is still valid where it ends up.
+const (
+	// MaxVolumeNameLen: a volume name becomes the PVC name, part of the PV
+	// name (pvreboot-<run>-<name>[-<i>]), of an image file and of a systemd
+	// mount unit name, where systemd escapes each "-" as "\x2d": 13+12+8+4
+	// characters of prefix, 4 per character of the name at worst, 6 of
+	// ".mount", within systemd's 255.
+	MaxVolumeNameLen = 48
+	// MaxKindClusterNameLen: kind names nodes <name>-control-plane, which
+	// must be a DNS-1123 label.
+	MaxKindClusterNameLen = 63 - len("-control-plane")
+	MaxVolumeCount        = 99 // instances per volume entry: "-98" fits the name budget
+	MaxVolumes            = 16
+	MaxMountOptions       = 32
+	MaxRebootCount        = 100
+	MinRebootTimeout      = 10 * time.Second
+	MaxRebootTimeout      = 24 * time.Hour
+	MaxDown               = time.Hour
+	MaxLatencyBudget      = time.Hour
+	MaxRatio              = 1e6
+	MaxTextLen            = 1024
+)
+
+var (
+	// mountOptionRE is one mount option: no comma (that would be two), no
+	// blank or quote, nothing systemd or mount(8) would read specially.
+	mountOptionRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:=+/-]{0,127}$`)
+	// imageRE is the character set of an image reference.
+	imageRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/:@+-]{0,254}$`)
+	// sshUserRE is a POSIX login name.
+	sshUserRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]{0,31}$`)
+)
+
+// InstanceName is the name of the i-th PV of a volume entry (the PVC name
+// and the end of the PV name): the volume's name, with "-<i>" when the entry
+// has more than one.
+func (v Volume) InstanceName(i int) string {
+	if v.Instances() > 1 {
+		return fmt.Sprintf("%s-%d", v.Name, i)
+	}
+	return v.Name
+}
 
 // Validate returns every problem at once, each with its field path
-// ("spec.budgets[1].maxRatio: must be > 1, got 0.5"), or nil.
+// ("spec.budgets[1].maxRatio: Invalid value: 0.5: must be > 1"), or nil.
 func (s *Scenario) Validate() error {
-	c := &collector{}
+	if errs := s.validate(); len(errs) > 0 {
+		return Errors(errs)
+	}
+	return nil
+}
+
+func (s *Scenario) validate() field.ErrorList {
+	var errs field.ErrorList
 	if s.APIVersion != APIVersion {
-		c.add("apiVersion", "must be %s, got %q", APIVersion, s.APIVersion)
+		errs = append(errs, field.Invalid(field.NewPath("apiVersion"), s.APIVersion, "must be "+APIVersion))
 	}
 	if s.Kind != Kind {
-		c.add("kind", "must be %s, got %q", Kind, s.Kind)
+		errs = append(errs, field.Invalid(field.NewPath("kind"), s.Kind, "must be "+Kind))
 	}
-	if s.Metadata.Name == "" {
-		c.add("metadata.name", "must be set")
-	}
-	sp := s.Spec
-	cl := sp.Cluster
-	switch {
-	case cl.Kind != nil && cl.Existing != nil:
-		c.add("spec.cluster", "set either kind or existing, not both")
-	case cl.Existing != nil && cl.Existing.Kubeconfig == "" && cl.Existing.Context == "":
-		// An empty existing block means "the current kubeconfig context": allowed.
-	}
-	if len(cl.Nodes.Names) > 0 && cl.Nodes.Selector != nil {
-		c.add("spec.cluster.nodes", "set either names or selector, not both")
-	}
-	if len(cl.Nodes.Names) == 0 && cl.Nodes.Selector == nil {
-		c.add("spec.cluster.nodes", "must name nodes or give a selector")
-	}
-	for i, n := range cl.Nodes.Names {
-		if n == "" {
-			c.add(fmt.Sprintf("spec.cluster.nodes.names[%d]", i), "must not be empty")
+	md := field.NewPath("metadata")
+	// The name becomes the value of the pvreboot.dev/scenario label.
+	errs = append(errs, dnsLabel(md.Child("name"), s.Metadata.Name, "the value of the pvreboot.dev/scenario label")...)
+	errs = append(errs, text(md.Child("description"), s.Metadata.Description, true)...)
+	sp := field.NewPath("spec")
+	errs = append(errs, validateCluster(sp.Child("cluster"), s.Spec.Cluster)...)
+	errs = append(errs, validateVolumes(sp.Child("volumes"), s.Spec.Volumes)...)
+	errs = append(errs, validateWorkload(sp.Child("workload"), s.Spec.Workload, s.Spec.Volumes)...)
+	errs = append(errs, validateReboot(sp.Child("reboot"), s.Spec.Reboot)...)
+	seen := map[string]bool{}
+	for i, ph := range s.Spec.Phases {
+		p := sp.Child("phases").Index(i)
+		switch {
+		case !slices.Contains(Phases(), ph):
+			errs = append(errs, field.NotSupported(p, ph, Phases()))
+		case seen[ph]:
+			errs = append(errs, field.Duplicate(p, ph))
 		}
+		seen[ph] = true
 	}
-	if sel := cl.Nodes.Selector; sel != nil && len(sel.MatchLabels) == 0 {
-		c.add("spec.cluster.nodes.selector.matchLabels", "must not be empty")
+	for i, b := range s.Spec.Budgets {
+		errs = append(errs, validateBudget(sp.Child("budgets").Index(i), b, seen)...)
 	}
-	names := map[string]bool{}
-	for i, v := range sp.Volumes {
-		p := fmt.Sprintf("spec.volumes[%d]", i)
-		if v.Name == "" {
-			c.add(p+".name", "must be set")
-		} else if names[v.Name] {
-			c.add(p+".name", "duplicate volume name %q", v.Name)
-		}
-		names[v.Name] = true
-		if v.Count < 1 {
-			c.add(p+".count", "must be >= 1, got %d", v.Count)
-		}
-		if !oneOf(v.Backing, BackingDirectory, BackingFilesystem, BackingBlock) {
-			c.add(p+".backing", "must be directory, filesystem or block, got %q", v.Backing)
-		}
-		if v.Backing == BackingFilesystem && !oneOf(v.FSType, "ext4", "xfs", "btrfs") {
-			c.add(p+".fsType", "must be ext4, xfs or btrfs, got %q", v.FSType)
-		}
-		if v.Backing != BackingFilesystem && v.FSType != "" {
-			c.add(p+".fsType", "only applies to backing filesystem, not %s", v.Backing)
-		}
-		if v.Backing != BackingFilesystem && len(v.MountOptions) > 0 {
-			c.add(p+".mountOptions", "only apply to backing filesystem, not %s", v.Backing)
-		}
-		if _, err := probe.ParseSize(v.Size); err != nil {
-			c.add(p+".size", "%v", err)
-		}
+	for i, f := range s.Spec.Faults {
+		errs = append(errs, validateFault(sp.Child("faults").Index(i), f, s.Spec.Volumes)...)
 	}
-	w := sp.Workload
-	if _, err := probe.ParseMethod(w.Method); err != nil {
-		c.add("spec.workload.method", "%v", err)
+	return errs
+}
+
+// dnsLabel checks a DNS-1123 label (lower case, digits, "-", at most 63),
+// saying what the value becomes.
+func dnsLabel(p *field.Path, v, becomes string) field.ErrorList {
+	if v == "" {
+		return field.ErrorList{field.Required(p, "it becomes "+becomes)}
 	}
-	fileBytes, err := probe.ParseSize(w.FileSize)
-	if err != nil {
-		c.add("spec.workload.fileSize", "%v", err)
+	var errs field.ErrorList
+	for _, msg := range validation.IsDNS1123Label(v) {
+		errs = append(errs, field.Invalid(p, v, msg+" (it becomes "+becomes+")"))
 	}
-	chunk, err := probe.ParseSize(w.ChunkSize)
-	if err != nil {
-		c.add("spec.workload.chunkSize", "%v", err)
-	} else if fileBytes > 0 && chunk > fileBytes {
-		c.add("spec.workload.chunkSize", "must not exceed fileSize %s, got %s", w.FileSize, w.ChunkSize)
+	return errs
+}
+
+func dnsSubdomain(p *field.Path, v, becomes string) field.ErrorList {
+	if v == "" {
+		return field.ErrorList{field.Required(p, "it becomes "+becomes)}
 	}
-	if w.Iterations < 1 {
-		c.add("spec.workload.iterations", "must be >= 1, got %d", w.Iterations)
+	var errs field.ErrorList
+	for _, msg := range validation.IsDNS1123Subdomain(v) {
+		errs = append(errs, field.Invalid(p, v, msg+" (it becomes "+becomes+")"))
 	}
-	if _, err := probe.ParseCacheMode(w.Cache); err != nil {
-		c.add("spec.workload.cache", "%v", err)
+	return errs
+}
+
+// text checks free text: bounded, printable (newlines allowed only where
+// multiline is true).
+func text(p *field.Path, v string, multiline bool) field.ErrorList {
+	if len(v) > MaxTextLen {
+		return field.ErrorList{field.TooLong(p, "", MaxTextLen)}
 	}
-	if w.Method == string(probe.MethodExec) && (!strings.Contains(w.ExecCommand, "{src}") || !strings.Contains(w.ExecCommand, "{dst}")) {
-		c.add("spec.workload.execCommand", "method exec needs a command with {src} and {dst}, got %q", w.ExecCommand)
-	}
-	if w.Method != string(probe.MethodExec) && w.ExecCommand != "" {
-		c.add("spec.workload.execCommand", "only used with method exec, not %s", w.Method)
-	}
-	for i, vol := range sp.Volumes {
-		size, err := probe.ParseSize(vol.Size)
-		if err != nil || fileBytes <= 0 {
+	for _, r := range v {
+		if r == '\n' && multiline {
 			continue
 		}
-		if vol.Backing != BackingBlock && size < 2*fileBytes+64<<20 {
-			c.add("spec.workload.fileSize", "volume %q of %s cannot hold the source and a copy of %s", vol.Name, vol.Size, w.FileSize)
+		if !unicode.IsPrint(r) && r != '\t' {
+			return field.ErrorList{field.Invalid(p, v, fmt.Sprintf("must not contain the control character %q", r))}
 		}
-		if vol.Backing == BackingBlock {
-			if size%BlockCanaryBytes != 0 {
-				c.add(fmt.Sprintf("spec.volumes[%d].size", i), "a block volume's size must be a multiple of 1Mi, got %s", vol.Size)
+	}
+	return nil
+}
+
+// hostPath checks a path on the test host (kubeconfig, key, config files).
+func hostPath(p *field.Path, v string) field.ErrorList {
+	if v == "" {
+		return nil
+	}
+	if len(v) > 4096 {
+		return field.ErrorList{field.TooLong(p, "", 4096)}
+	}
+	if strings.ContainsFunc(v, unicode.IsControl) {
+		return field.ErrorList{field.Invalid(p, v, "must not contain control characters")}
+	}
+	return nil
+}
+
+func image(p *field.Path, v string) field.ErrorList {
+	if v != "" && !imageRE.MatchString(v) {
+		return field.ErrorList{field.Invalid(p, v, "must be an image reference such as registry.example.com/pvreboot/copyprobe:v1")}
+	}
+	return nil
+}
+
+func validateCluster(p *field.Path, cl Cluster) field.ErrorList {
+	var errs field.ErrorList
+	if cl.Kind != nil && cl.Existing != nil {
+		errs = append(errs, field.Forbidden(p, "set either kind or existing, not both"))
+	}
+	if k := cl.Kind; k != nil {
+		kp := p.Child("kind")
+		errs = append(errs, dnsLabel(kp.Child("name"), k.Name, "the kind cluster's name and the prefix of its node names")...)
+		if len(k.Name) > MaxKindClusterNameLen {
+			errs = append(errs, field.TooLong(kp.Child("name"), k.Name, MaxKindClusterNameLen))
+		}
+		errs = append(errs, hostPath(kp.Child("config"), k.Config)...)
+		errs = append(errs, image(kp.Child("image"), k.Image)...)
+	}
+	if e := cl.Existing; e != nil {
+		errs = append(errs, hostPath(p.Child("existing", "kubeconfig"), e.Kubeconfig)...)
+		errs = append(errs, text(p.Child("existing", "context"), e.Context, false)...)
+	}
+	np := p.Child("nodes")
+	switch {
+	case len(cl.Nodes.Names) > 0 && cl.Nodes.Selector != nil:
+		errs = append(errs, field.Forbidden(np, "set either names or selector, not both"))
+	case len(cl.Nodes.Names) == 0 && cl.Nodes.Selector == nil:
+		errs = append(errs, field.Required(np, "name nodes or give a selector"))
+	}
+	seen := map[string]bool{}
+	for i, n := range cl.Nodes.Names {
+		ip := np.Child("names").Index(i)
+		errs = append(errs, dnsSubdomain(ip, n, "a node name")...)
+		if seen[n] {
+			errs = append(errs, field.Duplicate(ip, n))
+		}
+		seen[n] = true
+	}
+	if sel := cl.Nodes.Selector; sel != nil {
+		sp := np.Child("selector", "matchLabels")
+		if len(sel.MatchLabels) == 0 {
+			errs = append(errs, field.Required(sp, "a selector needs at least one label"))
+		}
+		errs = append(errs, metav1validation.ValidateLabels(sel.MatchLabels, sp)...)
+	}
+	return errs
+}
+
+func validateVolumes(p *field.Path, vols []Volume) field.ErrorList {
+	var errs field.ErrorList
+	if len(vols) > MaxVolumes {
+		errs = append(errs, field.TooMany(p, len(vols), MaxVolumes))
+	}
+	names := map[string]bool{}
+	for i, v := range vols {
+		vp := p.Index(i)
+		np := vp.Child("name")
+		errs = append(errs, dnsLabel(np, v.Name, "the PVC's name and part of the PV's, the backing file's and the mount unit's")...)
+		if names[v.Name] {
+			errs = append(errs, field.Duplicate(np, v.Name))
+		}
+		names[v.Name] = true
+		n := v.Instances()
+		if n < 1 || n > MaxVolumeCount {
+			errs = append(errs, field.Invalid(vp.Child("count"), n, fmt.Sprintf("must be 1 to %d", MaxVolumeCount)))
+		} else if long := v.InstanceName(n - 1); len(long) > MaxVolumeNameLen {
+			errs = append(errs, field.TooLong(np, v.Name, MaxVolumeNameLen-(len(long)-len(v.Name))))
+		}
+		if !slices.Contains([]string{BackingDirectory, BackingFilesystem, BackingBlock}, v.Backing) {
+			errs = append(errs, field.NotSupported(vp.Child("backing"), v.Backing, []string{BackingDirectory, BackingFilesystem, BackingBlock}))
+		}
+		if v.Backing == BackingFilesystem && !slices.Contains([]string{"ext4", "xfs", "btrfs"}, v.FSType) {
+			errs = append(errs, field.NotSupported(vp.Child("fsType"), v.FSType, []string{"ext4", "xfs", "btrfs"}))
+		}
+		if v.Backing != BackingFilesystem && v.FSType != "" {
+			errs = append(errs, field.Forbidden(vp.Child("fsType"), "only applies to backing filesystem, not "+v.Backing))
+		}
+		if v.Backing != BackingFilesystem && len(v.MountOptions) > 0 {
+			errs = append(errs, field.Forbidden(vp.Child("mountOptions"), "only apply to backing filesystem, not "+v.Backing))
+		}
+		if len(v.MountOptions) > MaxMountOptions {
+			errs = append(errs, field.TooMany(vp.Child("mountOptions"), len(v.MountOptions), MaxMountOptions))
+		}
+		for j, o := range v.MountOptions {
+			op := vp.Child("mountOptions").Index(j)
+			switch {
+			case strings.Contains(o, ","):
+				errs = append(errs, field.Invalid(op, o, "one option per list item (write them as separate items)"))
+			case !mountOptionRE.MatchString(o):
+				errs = append(errs, field.Invalid(op, o, "must be one mount option of letters, digits and _.:=+/- (at most 128)"))
+			case strings.HasPrefix(o, "x-"):
+				errs = append(errs, field.Forbidden(op, "x-* options are for systemd and mount helpers, which pvreboot orders itself"))
+			case o == "loop" || strings.HasPrefix(o, "offset=") || strings.HasPrefix(o, "sizelimit="):
+				errs = append(errs, field.Forbidden(op, "the loop device is pvreboot's to set up"))
 			}
-			if need := probe.DeviceBytesNeeded(fileBytes) + BlockCanaryBytes; size < need {
-				c.add("spec.workload.fileSize", "block volume %q of %s cannot hold the source and copy regions of %s and the data canary (needs %s)",
-					vol.Name, vol.Size, w.FileSize, probe.FormatSize(need))
+		}
+		if v.StorageClass != "" {
+			errs = append(errs, dnsSubdomain(vp.Child("storageClass"), v.StorageClass, "a StorageClass name")...)
+		}
+		size, err := ParseBytes(v.Size)
+		switch {
+		case err != nil:
+			errs = append(errs, field.Invalid(vp.Child("size"), v.Size, err.Error()))
+		default:
+			if size < MinVolumeBytes {
+				errs = append(errs, field.Invalid(vp.Child("size"), v.Size, "must be at least 16Mi"))
 			}
+			if v.Backing == BackingBlock && size%BlockCanaryBytes != 0 {
+				errs = append(errs, field.Invalid(vp.Child("size"), v.Size, "a block volume's size must be a multiple of 1Mi"))
+			}
+		}
+	}
+	return errs
+}
+
+func validateWorkload(p *field.Path, w Workload, vols []Volume) field.ErrorList {
+	var errs field.ErrorList
+	method, err := probe.ParseMethod(w.Method)
+	if err != nil {
+		errs = append(errs, field.Invalid(p.Child("method"), w.Method, err.Error()))
+	}
+	file, ferr := ParseBytes(w.FileSize)
+	if ferr != nil {
+		errs = append(errs, field.Invalid(p.Child("fileSize"), w.FileSize, ferr.Error()))
+	} else if file < MinCopyBytes {
+		errs = append(errs, field.Invalid(p.Child("fileSize"), w.FileSize, "must be at least 4Ki"))
+	}
+	chunk, cerr := ParseBytes(w.ChunkSize)
+	switch {
+	case cerr != nil:
+		errs = append(errs, field.Invalid(p.Child("chunkSize"), w.ChunkSize, cerr.Error()))
+	case chunk < MinCopyBytes || chunk > MaxChunkBytes:
+		errs = append(errs, field.Invalid(p.Child("chunkSize"), w.ChunkSize, fmt.Sprintf("must be 4Ki to %d bytes (the most one call moves)", MaxChunkBytes)))
+	case ferr == nil && chunk > file:
+		errs = append(errs, field.Invalid(p.Child("chunkSize"), w.ChunkSize, "must not exceed fileSize "+w.FileSize))
+	}
+	iters := w.Copies()
+	if iters < 1 || iters > MaxIterations {
+		errs = append(errs, field.Invalid(p.Child("iterations"), iters, fmt.Sprintf("must be 1 to %d", MaxIterations)))
+	}
+	if ferr == nil && cerr == nil && chunk >= MinCopyBytes && file >= MinCopyBytes {
+		calls := (file + chunk - 1) / chunk
+		if calls > MaxCallsPerCopy {
+			errs = append(errs, field.Invalid(p.Child("chunkSize"), w.ChunkSize, fmt.Sprintf("fileSize/chunkSize is %d calls per copy, more than %d: use larger chunks", calls, MaxCallsPerCopy)))
+		} else if iters >= 1 && calls*int64(iters) > MaxCalls {
+			errs = append(errs, field.Invalid(p.Child("iterations"), iters, fmt.Sprintf("%d copies of %d calls is more than %d calls per phase", iters, calls, MaxCalls)))
+		}
+	}
+	if _, err := probe.ParseCacheMode(w.Cache); err != nil {
+		errs = append(errs, field.Invalid(p.Child("cache"), w.Cache, err.Error()))
+	}
+	ep := p.Child("execCommand")
+	if method == probe.MethodExec {
+		if !strings.Contains(w.ExecCommand, "{src}") || !strings.Contains(w.ExecCommand, "{dst}") {
+			errs = append(errs, field.Invalid(ep, w.ExecCommand, "method exec needs a command with {src} and {dst}"))
+		}
+		errs = append(errs, text(ep, w.ExecCommand, false)...)
+	} else if w.ExecCommand != "" {
+		errs = append(errs, field.Forbidden(ep, "only used with method exec, not "+w.Method))
+	}
+	if ferr != nil {
+		return errs
+	}
+	for i, v := range vols {
+		size, err := ParseBytes(v.Size)
+		if err != nil {
+			continue
+		}
+		vp := field.NewPath("spec", "volumes").Index(i).Child("size")
+		if v.Backing != BackingBlock && size < 2*file+copySlackBytes {
+			errs = append(errs, field.Invalid(vp, v.Size, fmt.Sprintf("cannot hold the source and a copy of fileSize %s, the canary and the filesystem (needs %s)",
+				w.FileSize, probe.FormatSize(2*file+copySlackBytes))))
+		}
+		if need := probe.DeviceBytesNeeded(file) + BlockCanaryBytes; v.Backing == BackingBlock && size < need {
+			errs = append(errs, field.Invalid(vp, v.Size, fmt.Sprintf("block volume cannot hold the source and copy regions of fileSize %s and the data canary (needs %s)",
+				w.FileSize, probe.FormatSize(need))))
 		}
 	}
 	// The workload measures the first volume; on a block device it copies
 	// between two regions of the raw device.
-	if len(sp.Volumes) > 0 && sp.Volumes[0].Backing == BackingBlock {
-		if m, err := probe.ParseMethod(w.Method); err == nil {
-			if err := probe.DeviceMethodError(m); err != nil {
-				c.add("spec.workload.method", "volume %q is a block device: %v", sp.Volumes[0].Name, err)
-			}
+	if len(vols) > 0 && vols[0].Backing == BackingBlock && err == nil {
+		if derr := probe.DeviceMethodError(method); derr != nil {
+			errs = append(errs, field.Invalid(p.Child("method"), w.Method, fmt.Sprintf("volume %q is a block device: %v", vols[0].Name, derr)))
 		}
 	}
-	r := sp.Reboot
-	if !oneOf(r.Method, RebootKindRestart, RebootKindKill, RebootSSH, RebootCommand, RebootNodePod) {
-		c.add("spec.reboot.method", "must be kind-restart, kind-kill, ssh, command or node-pod, got %q", r.Method)
-	}
-	if r.Count < 1 {
-		c.add("spec.reboot.count", "must be >= 1, got %d", r.Count)
-	}
-	if r.Timeout.Duration <= 0 {
-		c.add("spec.reboot.timeout", "must be > 0, got %s", r.Timeout.Duration)
-	}
-	if r.Down.Duration < 0 {
-		c.add("spec.reboot.down", "must be >= 0, got %s", r.Down.Duration)
-	}
-	if r.Method == RebootSSH && r.SSH == nil {
-		c.add("spec.reboot.ssh", "must be set for method ssh")
-	}
-	if r.SSH != nil {
-		if !oneOf(r.SSH.Mode, "reboot", "sysrq-b", "sysrq-c") {
-			c.add("spec.reboot.ssh.mode", "must be reboot, sysrq-b or sysrq-c, got %q", r.SSH.Mode)
-		}
-		if r.SSH.KnownHosts == "" && !r.SSH.InsecureIgnore {
-			c.add("spec.reboot.ssh.knownHosts", "must be set (host keys are always checked unless insecureIgnoreHostKey is true)")
-		}
-		if r.SSH.Port < 1 || r.SSH.Port > 65535 {
-			c.add("spec.reboot.ssh.port", "must be 1-65535, got %d", r.SSH.Port)
-		}
-	}
-	if r.Method == RebootCommand && (r.Command == nil || len(r.Command.Argv) == 0) {
-		c.add("spec.reboot.command.argv", "must be set for method command")
-	}
-	if r.NodePod != nil && r.NodePod.Mode != "" && !oneOf(r.NodePod.Mode, "reboot", "sysrq-b") {
-		c.add("spec.reboot.nodePod.mode", "must be reboot or sysrq-b, got %q", r.NodePod.Mode)
-	}
-	seen := map[string]bool{}
-	for i, ph := range sp.Phases {
-		p := fmt.Sprintf("spec.phases[%d]", i)
-		if !oneOf(ph, Phases...) {
-			c.add(p, "must be baseline, after-reboot or after-recreate, got %q", ph)
-		} else if seen[ph] {
-			c.add(p, "duplicate phase %q", ph)
-		}
-		seen[ph] = true
-	}
-	for i, b := range sp.Budgets {
-		validateBudget(c, fmt.Sprintf("spec.budgets[%d]", i), b, seen)
-	}
-	for i, f := range sp.Faults {
-		p := fmt.Sprintf("spec.faults[%d]", i)
-		if !oneOf(f.Type, FaultLateMount, FaultIOThrottle) {
-			c.add(p+".type", "must be late-mount or io-throttle, got %q", f.Type)
-		}
-		if f.Phase != PhaseAfterReboot {
-			c.add(p+".phase", "faults are injected after the reboot: must be after-reboot, got %q", f.Phase)
-		}
-		if f.Type == FaultLateMount && !slices.ContainsFunc(sp.Volumes, func(v Volume) bool { return v.Backing == BackingFilesystem }) {
-			c.add(p+".type", "late-mount needs a volume with backing filesystem")
-		}
-		if f.ReadBPS != nil && f.ReadBPS.BytesPerSecond <= 0 {
-			c.add(p+".readBPS", "must be > 0")
-		}
-		if f.Type != FaultIOThrottle && f.ReadBPS != nil {
-			c.add(p+".readBPS", "only applies to io-throttle")
-		}
-	}
-	if len(c.errs) == 0 {
-		return nil
-	}
-	return c.errs
+	return errs
 }
 
-func validateBudget(c *collector, p string, b Budget, phases map[string]bool) {
+func validateDuration(p *field.Path, d Duration, lo, hi time.Duration) field.ErrorList {
+	if d.Problem() != "" {
+		return field.ErrorList{field.Invalid(p, nil, d.Problem())}
+	}
+	if d.Duration < lo || d.Duration > hi {
+		return field.ErrorList{field.Invalid(p, d.Duration.String(), fmt.Sprintf("must be %s to %s", lo, hi))}
+	}
+	return nil
+}
+
+func validateReboot(p *field.Path, r Reboot) field.ErrorList {
+	var errs field.ErrorList
+	methods := []string{RebootKindRestart, RebootKindKill, RebootSSH, RebootCommand, RebootNodePod}
+	if !slices.Contains(methods, r.Method) {
+		errs = append(errs, field.NotSupported(p.Child("method"), r.Method, methods))
+	}
+	if n := r.Times(); n < 1 || n > MaxRebootCount {
+		errs = append(errs, field.Invalid(p.Child("count"), n, fmt.Sprintf("must be 1 to %d", MaxRebootCount)))
+	}
+	errs = append(errs, validateDuration(p.Child("timeout"), r.Timeout, MinRebootTimeout, MaxRebootTimeout)...)
+	errs = append(errs, validateDuration(p.Child("down"), r.Down, 0, MaxDown)...)
+	if r.AllowReboot {
+		errs = append(errs, field.Forbidden(p.Child("allowReboot"),
+			"a scenario file cannot authorise rebooting machines: the person running it does, with --allow-reboot or PVREBOOT_ALLOW_REBOOT=true"))
+	}
+	if r.Method == RebootSSH && r.SSH == nil {
+		errs = append(errs, field.Required(p.Child("ssh"), "method ssh needs it"))
+	}
+	if r.SSH != nil {
+		sp := p.Child("ssh")
+		if r.Method != RebootSSH {
+			errs = append(errs, field.Forbidden(sp, "only used with method ssh, not "+r.Method))
+		}
+		if !slices.Contains([]string{"reboot", "sysrq-b", "sysrq-c"}, r.SSH.Mode) {
+			errs = append(errs, field.NotSupported(sp.Child("mode"), r.SSH.Mode, []string{"reboot", "sysrq-b", "sysrq-c"}))
+		}
+		if !sshUserRE.MatchString(r.SSH.User) {
+			errs = append(errs, field.Invalid(sp.Child("user"), r.SSH.User, "must be a login name: a letter or _, then letters, digits, _ . - (at most 32)"))
+		}
+		if r.SSH.KnownHosts == "" && !r.SSH.InsecureIgnore {
+			errs = append(errs, field.Required(sp.Child("knownHosts"), "host keys are always checked unless insecureIgnoreHostKey is true"))
+		}
+		if port := r.SSH.SSHPort(); port < 1 || port > 65535 {
+			errs = append(errs, field.Invalid(sp.Child("port"), port, "must be 1 to 65535"))
+		}
+		errs = append(errs, hostPath(sp.Child("keyFile"), r.SSH.KeyFile)...)
+		errs = append(errs, hostPath(sp.Child("knownHosts"), r.SSH.KnownHosts)...)
+	}
+	cp := p.Child("command", "argv")
+	if r.Method == RebootCommand && (r.Command == nil || len(r.Command.Argv) == 0) {
+		errs = append(errs, field.Required(cp, "method command needs a command"))
+	}
+	if r.Command != nil {
+		if r.Method != RebootCommand {
+			errs = append(errs, field.Forbidden(p.Child("command"), "only used with method command, not "+r.Method))
+		}
+		for i, a := range r.Command.Argv {
+			errs = append(errs, validateTemplate(cp.Index(i), a)...)
+		}
+	}
+	if r.NodePod != nil {
+		np := p.Child("nodePod")
+		if r.Method != RebootNodePod {
+			errs = append(errs, field.Forbidden(np, "only used with method node-pod, not "+r.Method))
+		}
+		if r.NodePod.Mode != "" && !slices.Contains([]string{"reboot", "sysrq-b"}, r.NodePod.Mode) {
+			errs = append(errs, field.NotSupported(np.Child("mode"), r.NodePod.Mode, []string{"reboot", "sysrq-b"}))
+		}
+		errs = append(errs, image(np.Child("image"), r.NodePod.Image)...)
+	}
+	return errs
+}
+
+// templateNode has the fields a command template can use (reboot.NodeInfo).
+type templateNode struct{ Name, Address, ProviderID string }
+
+// validateTemplate checks one argv element of the command rebooter: it
+// parses, uses only the node's Name, Address and ProviderID, and renders to
+// something.
+func validateTemplate(p *field.Path, a string) field.ErrorList {
+	if strings.ContainsFunc(a, unicode.IsControl) {
+		return field.ErrorList{field.Invalid(p, a, "must not contain control characters")}
+	}
+	t, err := template.New(p.String()).Option("missingkey=error").Parse(a)
+	if err != nil {
+		return field.ErrorList{field.Invalid(p, a, "not a template: "+err.Error())}
+	}
+	var b strings.Builder
+	if err := t.Execute(&b, templateNode{Name: "n", Address: "a", ProviderID: "p"}); err != nil {
+		return field.ErrorList{field.Invalid(p, a, "a template may use only {{.Name}}, {{.Address}} and {{.ProviderID}}: "+err.Error())}
+	}
+	if strings.TrimSpace(b.String()) == "" {
+		return field.ErrorList{field.Invalid(p, a, "must not be empty")}
+	}
+	return nil
+}
+
+func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+
+func validateBudget(p *field.Path, b Budget, phases map[string]bool) field.ErrorList {
+	var errs field.ErrorList
+	errs = append(errs, text(p.Child("name"), b.Name, false)...)
 	if !phases[b.Phase] {
-		c.add(p+".phase", "must be one of the scenario's phases, got %q", b.Phase)
+		errs = append(errs, field.Invalid(p.Child("phase"), b.Phase, "must be one of the scenario's phases"))
 	}
 	kinds := 0
 	if b.Max != nil || b.Min != nil {
@@ -240,58 +493,80 @@ func validateBudget(c *collector, p string, b Budget, phases map[string]bool) {
 		kinds++
 	}
 	if kinds != 1 {
-		c.add(p, "must be exactly one of absolute (max/min), relative (relativeTo + maxRatio) or statistical, got %d", kinds)
+		errs = append(errs, field.Invalid(p, kinds, "must be exactly one of absolute (max/min), relative (relativeTo + maxRatio) or statistical"))
 	}
-	if b.Statistical == nil && !oneOf(b.Metric, MetricP50, MetricP90, MetricP99, MetricMax, MetricMean, MetricThroughput) {
-		c.add(p+".metric", "must be p50, p90, p99, max, mean or throughput, got %q", b.Metric)
+	metrics := []string{MetricP50, MetricP90, MetricP99, MetricMax, MetricMean, MetricThroughput}
+	if b.Statistical == nil && !slices.Contains(metrics, b.Metric) {
+		errs = append(errs, field.NotSupported(p.Child("metric"), b.Metric, metrics))
 	}
 	if b.Max != nil {
 		if b.Metric == MetricThroughput {
-			c.add(p+".max", "is a latency limit; throughput takes min")
-		} else if b.Max.Duration <= 0 {
-			c.add(p+".max", "must be > 0, got %s", b.Max.Duration)
+			errs = append(errs, field.Forbidden(p.Child("max"), "is a latency limit; throughput takes min"))
+		} else if b.Max.Problem() != "" || b.Max.Duration <= 0 || b.Max.Duration > MaxLatencyBudget {
+			errs = append(errs, validateDuration(p.Child("max"), *b.Max, time.Nanosecond, MaxLatencyBudget)...)
 		}
 	}
 	if b.Min != nil {
-		if b.Metric != MetricThroughput {
-			c.add(p+".min", "is a throughput floor; metric must be throughput, got %q", b.Metric)
-		} else if b.Min.BytesPerSecond <= 0 {
-			c.add(p+".min", "must be > 0")
+		switch {
+		case b.Min.Problem() != "":
+			errs = append(errs, field.Invalid(p.Child("min"), nil, b.Min.Problem()))
+		case b.Metric != MetricThroughput:
+			errs = append(errs, field.Forbidden(p.Child("min"), "is a throughput floor; metric must be throughput, not "+b.Metric))
+		case !finite(b.Min.BytesPerSecond) || b.Min.BytesPerSecond <= 0:
+			errs = append(errs, field.Invalid(p.Child("min"), b.Min.BytesPerSecond, "must be a finite rate > 0"))
 		}
 	}
 	if b.RelativeTo != "" || b.MaxRatio != 0 {
 		if !phases[b.RelativeTo] {
-			c.add(p+".relativeTo", "must be one of the scenario's phases, got %q", b.RelativeTo)
+			errs = append(errs, field.Invalid(p.Child("relativeTo"), b.RelativeTo, "must be one of the scenario's phases"))
 		} else if b.RelativeTo == b.Phase {
-			c.add(p+".relativeTo", "must differ from phase %q", b.Phase)
+			errs = append(errs, field.Invalid(p.Child("relativeTo"), b.RelativeTo, "must differ from phase "+b.Phase))
 		}
-		if !(b.MaxRatio > 1) {
-			c.add(p+".maxRatio", "must be > 1, got %g", b.MaxRatio)
+		if !(b.MaxRatio > 1 && b.MaxRatio <= MaxRatio) {
+			errs = append(errs, field.Invalid(p.Child("maxRatio"), b.MaxRatio, fmt.Sprintf("must be > 1 and at most %g", float64(MaxRatio))))
 		}
 	}
 	if st := b.Statistical; st != nil {
+		sp := p.Child("statistical")
 		if !phases[st.Against] {
-			c.add(p+".statistical.against", "must be one of the scenario's phases, got %q", st.Against)
+			errs = append(errs, field.Invalid(sp.Child("against"), st.Against, "must be one of the scenario's phases"))
 		} else if st.Against == b.Phase {
-			c.add(p+".statistical.against", "must differ from phase %q", b.Phase)
+			errs = append(errs, field.Invalid(sp.Child("against"), st.Against, "must differ from phase "+b.Phase))
 		}
-		if !(st.MaxSlowdown >= 1) {
-			c.add(p+".statistical.maxSlowdown", "must be >= 1, got %g", st.MaxSlowdown)
+		if !(st.MaxSlowdown >= 1 && st.MaxSlowdown <= MaxRatio) {
+			errs = append(errs, field.Invalid(sp.Child("maxSlowdown"), st.MaxSlowdown, fmt.Sprintf("must be at least 1 and at most %g", float64(MaxRatio))))
 		}
 		if !(st.Alpha > 0 && st.Alpha <= 0.1) {
-			c.add(p+".statistical.alpha", "must be in (0, 0.1], got %g", st.Alpha)
+			errs = append(errs, field.Invalid(sp.Child("alpha"), st.Alpha, "must be in (0, 0.1]"))
 		}
 		if b.Metric != "" {
-			c.add(p+".metric", "statistical budgets compare every call's latency; leave metric unset")
+			errs = append(errs, field.Forbidden(p.Child("metric"), "statistical budgets compare every call's latency; leave metric unset"))
 		}
 	}
+	return errs
 }
 
-// AsInvalid reports whether err is a validation error and returns its lines.
-func AsInvalid(err error) (Errors, bool) {
-	var es Errors
-	if errors.As(err, &es) {
-		return es, true
+func validateFault(p *field.Path, f Fault, vols []Volume) field.ErrorList {
+	var errs field.ErrorList
+	types := []string{FaultLateMount, FaultIOThrottle}
+	if !slices.Contains(types, f.Type) {
+		errs = append(errs, field.NotSupported(p.Child("type"), f.Type, types))
 	}
-	return nil, false
+	if f.Phase != PhaseAfterReboot {
+		errs = append(errs, field.Invalid(p.Child("phase"), f.Phase, "faults are injected after the reboot: must be after-reboot"))
+	}
+	if f.Type == FaultLateMount && !slices.ContainsFunc(vols, func(v Volume) bool { return v.Backing == BackingFilesystem }) {
+		errs = append(errs, field.Invalid(p.Child("type"), f.Type, "late-mount needs a volume with backing filesystem"))
+	}
+	if r := f.ReadBPS; r != nil {
+		switch {
+		case f.Type != FaultIOThrottle:
+			errs = append(errs, field.Forbidden(p.Child("readBPS"), "only applies to io-throttle"))
+		case r.Problem() != "":
+			errs = append(errs, field.Invalid(p.Child("readBPS"), nil, r.Problem()))
+		case !finite(r.BytesPerSecond) || r.BytesPerSecond < 4096 || r.BytesPerSecond > 1e12:
+			errs = append(errs, field.Invalid(p.Child("readBPS"), r.BytesPerSecond, "must be 4096B/s to 1000GB/s"))
+		}
+	}
+	return errs
 }
