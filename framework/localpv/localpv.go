@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"path"
 	"slices"
@@ -25,9 +26,10 @@ const (
 	LabelRun   = "pvreboot.dev/run"
 )
 
-// NodeRunner runs a command on a node (docker exec for kind nodes).
+// NodeRunner runs a command on a node (docker exec for kind nodes): an argv,
+// never shell text, with stdin (nil for none) as its standard input.
 type NodeRunner interface {
-	NodeExec(ctx context.Context, node string, argv ...string) ([]byte, error)
+	NodeExec(ctx context.Context, node string, stdin io.Reader, argv ...string) ([]byte, error)
 }
 
 // Backing kinds.
@@ -115,81 +117,13 @@ func New(client kubernetes.Interface, nodes NodeRunner, log *slog.Logger) *Provi
 	return &Provisioner{client: client, nodes: nodes, log: log}
 }
 
-// MountUnitName is systemd's unit name for a mount point (systemd-escape --path --suffix=mount).
-func MountUnitName(mountPoint string) string {
-	p := strings.Trim(path.Clean(mountPoint), "/")
-	var b strings.Builder
-	for i := 0; i < len(p); i++ {
-		c := p[i]
-		switch {
-		case c == '/':
-			b.WriteByte('-')
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '.' && i > 0, c == ':':
-			b.WriteByte(c)
-		default:
-			fmt.Fprintf(&b, `\x%02x`, c)
-		}
-	}
-	return b.String() + ".mount"
-}
-
-// MountUnit renders the systemd mount unit that mounts the image at boot,
-// before containerd and the kubelet start, like a disk in /etc/fstab.
-func MountUnit(image, mountPoint, fsType string, options []string) string {
-	opts := append([]string{"loop"}, options...)
-	return fmt.Sprintf(`# Created by pvreboot: a Local PV backing mounted at boot, before the kubelet.
-[Unit]
-Description=pvreboot Local PV %[2]s
-DefaultDependencies=no
-Before=containerd.service kubelet.service
-After=systemd-remount-fs.service
-
-[Mount]
-What=%[1]s
-Where=%[2]s
-Type=%[3]s
-Options=%[4]s
-
-[Install]
-WantedBy=multi-user.target
-RequiredBy=kubelet.service
-`, image, mountPoint, fsType, strings.Join(opts, ","))
-}
-
-// LoopUnitName is the systemd service that attaches a block volume's loop device.
-func LoopUnitName(id string) string { return id + "-loop.service" }
-
-// LoopUnit renders the systemd service that attaches the image to a loop
-// device at boot, before containerd and the kubelet start, and points the
-// PV's path at it: the device node's name may differ from boot to boot, the
-// PV's path does not (like /dev/disk/by-id). Stopping it detaches the device;
-// a device still attached at boot (a kind node killed, whose host kernel kept
-// it) is detached first, as a power cut would have: every boot gets a fresh one
-// (a device still open elsewhere is only marked to go when closed: no failure).
-// Every "$" is doubled: systemd expands "$name" itself.
-func LoopUnit(image, path string) string {
-	return fmt.Sprintf(`# Created by pvreboot: a Local PV block device attached at boot, before the kubelet.
-[Unit]
-Description=pvreboot Local PV %[2]s (loop device)
-DefaultDependencies=no
-Before=containerd.service kubelet.service
-After=systemd-remount-fs.service
-
-[Service]
-Type=oneshot
-RemainAfterExit=yes
-ExecStart=/bin/sh -ec 'for l in $$(losetup -j "$$0" -O NAME -n); do losetup -d "$$l" || true; done; dev=$$(losetup --find --show "$$0"); ln -sfn "$$dev" "$$1"' %[1]s %[2]s
-ExecStop=/bin/sh -c 'rm -f "$$1"; for l in $$(losetup -j "$$0" -O NAME -n); do losetup -d "$$l"; done' %[1]s %[2]s
-
-[Install]
-WantedBy=multi-user.target
-RequiredBy=kubelet.service
-`, image, path)
-}
-
 // Create makes the backing on the node, the StorageClass (if missing), the PV
 // and the PVC. On error what was made is removed again.
 func (p *Provisioner) Create(ctx context.Context, s Spec) (v *Volume, err error) {
+	// Refused before anything is made, whatever validated the scenario.
+	if err := checkSpec(s); err != nil {
+		return nil, fmt.Errorf("local PV %q on node %q: %w", s.Name, s.Node, err)
+	}
 	v = &Volume{Spec: s, PVName: s.id(), ClaimName: s.Name, Path: path.Join(s.Root, s.id())}
 	defer func() {
 		if err != nil {
@@ -265,27 +199,50 @@ func (p *Provisioner) storageClass(ctx context.Context, s Spec) error {
 }
 
 func (p *Provisioner) run(ctx context.Context, node string, argv ...string) error {
-	out, err := p.nodes.NodeExec(ctx, node, argv...)
+	return p.runStdin(ctx, node, nil, argv...)
+}
+
+func (p *Provisioner) runStdin(ctx context.Context, node string, stdin io.Reader, argv ...string) error {
+	out, err := p.nodes.NodeExec(ctx, node, stdin, argv...)
 	p.log.Debug("node exec", "node", node, "argv", argv, "out", strings.TrimSpace(string(out)))
 	return err
 }
 
+// step is one node command; a file's content goes in through stdin.
+type step struct {
+	argv  []string
+	stdin string
+}
+
 // runSteps runs each command on the node in turn, stopping at the first error.
-func (p *Provisioner) runSteps(ctx context.Context, node string, steps [][]string) error {
+func (p *Provisioner) runSteps(ctx context.Context, node string, steps []step) error {
 	for _, s := range steps {
-		if err := p.run(ctx, node, s...); err != nil {
+		var in io.Reader
+		if s.stdin != "" {
+			in = strings.NewReader(s.stdin)
+		}
+		if err := p.runStdin(ctx, node, in, s.argv...); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// writeFile is the step that writes content to a file on the node: the
+// content through stdin, the path as an argv value (kind's way).
+func writeFile(dst, content string) step {
+	return step{argv: []string{"cp", "/dev/stdin", dst}, stdin: content}
+}
+
 func (p *Provisioner) backing(ctx context.Context, v *Volume) error {
+	v.SetBacking(v.Backing)
+	if err := checkVolume(v); err != nil {
+		return err
+	}
 	switch v.Backing {
 	case Directory:
-		return p.run(ctx, v.Node, "mkdir", "-p", v.Path)
+		return p.run(ctx, v.Node, "mkdir", "-p", "--", v.Path)
 	case Filesystem:
-		v.SetBacking(Filesystem)
 		mkfs := []string{"mkfs." + v.FSType}
 		switch v.FSType {
 		case "ext4":
@@ -295,27 +252,31 @@ func (p *Provisioner) backing(ctx context.Context, v *Volume) error {
 		default:
 			return fmt.Errorf("fsType %q: want ext4, xfs or btrfs", v.FSType)
 		}
-		steps := [][]string{
-			{"mkdir", "-p", v.Path},
-			{"truncate", "-s", fmt.Sprint(v.SizeBytes), v.Image},
-			append(mkfs, v.Image),
-			// Content and path as argv values: no shell quoting of the unit's \x2d escapes.
-			{"sh", "-c", `printf '%s' "$1" > "$2"`, "sh", MountUnit(v.Image, v.Path, v.FSType, v.MountOptions), "/etc/systemd/system/" + v.Unit},
-			{"systemctl", "daemon-reload"},
-			{"systemctl", "enable", "--now", v.Unit},
-			{"mountpoint", "-q", v.Path},
+		unit, err := MountUnit(v.Image, v.Path, v.FSType, v.MountOptions)
+		if err != nil {
+			return err
 		}
-		return p.runSteps(ctx, v.Node, steps)
+		return p.runSteps(ctx, v.Node, []step{
+			{argv: []string{"mkdir", "-p", "--", v.Path}},
+			{argv: []string{"truncate", "-s", strconv.FormatInt(v.SizeBytes, 10), "--", v.Image}},
+			{argv: append(mkfs, "--", v.Image)},
+			writeFile("/etc/systemd/system/"+v.Unit, unit),
+			{argv: []string{"systemctl", "daemon-reload"}},
+			{argv: []string{"systemctl", "enable", "--now", "--", v.Unit}},
+			{argv: []string{"mountpoint", "-q", "--", v.Path}},
+		})
 	case Block:
-		v.SetBacking(Block)
-		steps := [][]string{
-			{"truncate", "-s", fmt.Sprint(v.SizeBytes), v.Image},
-			{"sh", "-c", `printf '%s' "$1" > "$2"`, "sh", LoopUnit(v.Image, v.Path), "/etc/systemd/system/" + v.Unit},
-			{"systemctl", "daemon-reload"},
-			{"systemctl", "enable", "--now", v.Unit},
-			{"test", "-b", v.Path},
+		unit, err := LoopUnit(v.Image, v.Path)
+		if err != nil {
+			return err
 		}
-		return p.runSteps(ctx, v.Node, steps)
+		return p.runSteps(ctx, v.Node, []step{
+			{argv: []string{"truncate", "-s", strconv.FormatInt(v.SizeBytes, 10), "--", v.Image}},
+			writeFile("/etc/systemd/system/"+v.Unit, unit),
+			{argv: []string{"systemctl", "daemon-reload"}},
+			{argv: []string{"systemctl", "enable", "--now", "--", v.Unit}},
+			{argv: []string{"test", "-b", v.Path}},
+		})
 	}
 	return fmt.Errorf("backing %q is not supported (want directory, filesystem or block)", v.Backing)
 }
@@ -332,7 +293,7 @@ func (p *Provisioner) RecordKubeletLoops(ctx context.Context, vols []*Volume) er
 		}
 		list, ok := lists[v.Node]
 		if !ok {
-			out, err := p.nodes.NodeExec(ctx, v.Node, "losetup", "--list", "--noheadings", "--raw", "--output", "NAME,BACK-MAJ:MIN,BACK-INO,BACK-FILE")
+			out, err := p.nodes.NodeExec(ctx, v.Node, nil, "losetup", "--list", "--noheadings", "--raw", "--output", "NAME,BACK-MAJ:MIN,BACK-INO,BACK-FILE")
 			if err != nil {
 				errs = append(errs, fmt.Errorf("list loop devices on %s: %w", v.Node, err))
 				continue
@@ -388,44 +349,35 @@ func (p *Provisioner) Teardown(ctx context.Context, v *Volume) error {
 }
 
 // TeardownNode removes the node side of a volume: units, mount, loop
-// devices (the kubelet's first), image and directory.
+// devices (the kubelet's first), image and directory, with the embedded
+// teardown script (values as its positional parameters). It refuses any
+// volume whose path is not one pvreboot makes under its root.
 func (p *Provisioner) TeardownNode(ctx context.Context, v *Volume) error {
-	if v == nil {
+	if v == nil || v.Path == "" {
 		return nil
 	}
-	var errs []error
-	if v.Unit != "" {
-		// Filesystem: unmount the mount point. Block: remove the symlink, and
-		// first the kubelet's loops, which hold the volume's own loop device.
-		what, release := "filesystem", fmt.Sprintf("if mountpoint -q %[1]q; then umount %[1]q; fi", v.Path)
-		var kubelet strings.Builder
-		if v.IsBlock() {
-			what, release = "block", fmt.Sprintf("rm -f %q", v.Path)
-			for _, l := range v.KubeletLoops {
-				fmt.Fprintf(&kubelet, "[ \"$(losetup --list --noheadings --raw --output BACK-MAJ:MIN,BACK-INO %[1]q 2>/dev/null)\" = %[2]q ] && losetup -d %[1]q || true\n",
-					l.Name, l.BackMajMin+" "+l.BackInode)
-			}
-		}
-		script := fmt.Sprintf(`set -e
-# After an interrupted reboot the node may still be booting.
-systemctl is-system-running --wait >/dev/null 2>&1 || true
-%[3]s
-systemctl disable --now %[1]q 2>/dev/null || true
-%[4]s
-for l in $(losetup -j %[2]q -O NAME -n 2>/dev/null); do losetup -d "$l"; done
-rm -f /etc/systemd/system/%[1]q
-systemctl daemon-reload
-rm -f %[2]q`, v.Unit, v.Image, kubelet.String(), release)
-		if err := p.run(ctx, v.Node, "sh", "-c", script); err != nil {
-			errs = append(errs, fmt.Errorf("remove %s backing of %s: %w", what, v.PVName, err))
+	if err := checkVolume(v); err != nil {
+		return fmt.Errorf("remove %s backing of %s: %w", v.Backing, v.PVName, err)
+	}
+	args := []string{v.Root, v.Backing, v.Path, v.Unit}
+	if v.IsBlock() {
+		for _, l := range v.KubeletLoops {
+			args = append(args, l.Name, l.BackMajMin, l.BackInode)
 		}
 	}
-	if v.Path != "" && strings.HasPrefix(v.Path, v.Root+"/pvreboot-") {
-		if err := p.run(ctx, v.Node, "sh", "-c", fmt.Sprintf("mountpoint -q %[1]q || rm -rf %[1]q", v.Path)); err != nil {
-			errs = append(errs, fmt.Errorf("remove %s on %s: %w", v.Path, v.Node, err))
-		}
+	if err := p.run(ctx, v.Node, scriptArgv(scriptTeardown, args...)...); err != nil {
+		return fmt.Errorf("remove %s backing of %s: %w", v.Backing, v.PVName, err)
 	}
-	return errors.Join(errs...)
+	return nil
+}
+
+// ListBackings lists the names directly under root on the node (nothing
+// when root does not exist), for the sweep.
+func (p *Provisioner) ListBackings(ctx context.Context, node, root string) ([]byte, error) {
+	if !rootRE.MatchString(root) || path.Clean(root) != root {
+		return nil, unsafe("root %q: want a clean absolute path of plain names", root)
+	}
+	return p.nodes.NodeExec(ctx, node, nil, scriptArgv(scriptListBackings, root)...)
 }
 
 // DeleteStorageClassIfUnused removes a StorageClass pvreboot created once no
@@ -462,7 +414,10 @@ func (p *Provisioner) DisableMount(ctx context.Context, v *Volume) error {
 	if v.Unit == "" {
 		return fmt.Errorf("volume %s has no mount unit (backing %s)", v.Name, v.Backing)
 	}
-	return p.run(ctx, v.Node, "systemctl", "disable", v.Unit)
+	if err := checkVolume(v); err != nil {
+		return err
+	}
+	return p.run(ctx, v.Node, "systemctl", "disable", "--", v.Unit)
 }
 
 // MountNow mounts the filesystem at once and re-enables it at boot: the late
@@ -471,21 +426,27 @@ func (p *Provisioner) MountNow(ctx context.Context, v *Volume) error {
 	if v.Unit == "" {
 		return fmt.Errorf("volume %s has no mount unit (backing %s)", v.Name, v.Backing)
 	}
-	return p.run(ctx, v.Node, "systemctl", "enable", "--now", v.Unit)
+	if err := checkVolume(v); err != nil {
+		return err
+	}
+	return p.run(ctx, v.Node, "systemctl", "enable", "--now", "--", v.Unit)
 }
 
 // Device returns the major:minor of what is mounted at the volume's path
 // (for a directory, of the filesystem holding it; for a block volume, of the
 // device its path points at).
 func (p *Provisioner) Device(ctx context.Context, v *Volume) (string, error) {
+	if err := checkVolume(v); err != nil {
+		return "", err
+	}
 	if v.IsBlock() {
-		out, err := p.nodes.NodeExec(ctx, v.Node, "stat", "-L", "-c", "%t:%T", v.Path)
+		out, err := p.nodes.NodeExec(ctx, v.Node, nil, "stat", "-L", "-c", "%t:%T", "--", v.Path)
 		if err != nil {
 			return "", err
 		}
 		return hexMajorMinor(strings.TrimSpace(string(out)))
 	}
-	out, err := p.nodes.NodeExec(ctx, v.Node, "findmnt", "-n", "-o", "MAJ:MIN", "--target", v.Path)
+	out, err := p.nodes.NodeExec(ctx, v.Node, nil, "findmnt", "-n", "-o", "MAJ:MIN", "--target", v.Path)
 	if err != nil {
 		return "", err
 	}

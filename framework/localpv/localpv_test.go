@@ -1,6 +1,7 @@
 package localpv
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -27,24 +28,90 @@ func TestMountUnitName(t *testing.T) {
 	}
 }
 
-// The loop unit's shell must reach sh with single dollars: systemd turns "$$"
-// into "$", and would expand a single "$name" itself.
-func TestLoopUnitEscapesDollars(t *testing.T) {
+// The loop unit's arguments must reach sh as they were: systemd turns "$$"
+// into "$" and reads C escapes inside double quotes; a single "$name" it
+// would expand itself.
+func TestLoopUnitQuoting(t *testing.T) {
 	t.Parallel()
-	u := LoopUnit("/mnt/pvreboot/x.img", "/mnt/pvreboot/x")
+	u, err := LoopUnit("/mnt/pvreboot/x.img", "/mnt/pvreboot/x")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, line := range strings.Split(u, "\n") {
-		if !strings.HasPrefix(line, "ExecSt") {
+		key, val, ok := strings.Cut(line, "=")
+		if !ok || !strings.HasPrefix(key, "ExecSt") {
 			continue
 		}
-		if strings.Contains(strings.ReplaceAll(line, "$$", ""), "$") {
+		if strings.Contains(strings.ReplaceAll(val, "$$", ""), "$") {
 			t.Errorf("unescaped $ in %q", line)
 		}
+		args, err := unquoteExec(val)
+		if err != nil {
+			t.Fatalf("%s: %v", key, err)
+		}
+		name, want := scriptLoopAttach, "-ec"
+		if key == "ExecStop" {
+			name, want = scriptLoopDetach, "-c"
+		}
+		if len(args) != 6 || args[0] != "/bin/sh" || args[1] != want || args[2] != script(name) || args[3] != name ||
+			args[4] != "/mnt/pvreboot/x.img" || args[5] != "/mnt/pvreboot/x" {
+			t.Errorf("%s reads back as %q", key, args)
+		}
 	}
-	for _, want := range []string{"Type=oneshot", "RemainAfterExit=yes", "Before=containerd.service kubelet.service", "RequiredBy=kubelet.service",
-		`ln -sfn "$$dev" "$$1"' /mnt/pvreboot/x.img /mnt/pvreboot/x`} {
+	for _, want := range []string{"Type=oneshot", "RemainAfterExit=yes", "Before=containerd.service kubelet.service", "RequiredBy=kubelet.service"} {
 		if !strings.Contains(u, want) {
 			t.Errorf("unit lacks %q:\n%s", want, u)
 		}
+	}
+}
+
+// unquoteExec reads an Exec line's double-quoted arguments back the way
+// systemd does (the escapes execArg writes).
+func unquoteExec(s string) ([]string, error) {
+	var out []string
+	for s = strings.TrimSpace(s); s != ""; s = strings.TrimSpace(s) {
+		if s[0] != '"' {
+			return nil, fmt.Errorf("unquoted argument at %q", s)
+		}
+		var b strings.Builder
+		i := 1
+		for ; i < len(s) && s[i] != '"'; i++ {
+			switch {
+			case s[i] == '\\' && i+1 < len(s):
+				i++
+				b.WriteByte(map[byte]byte{'n': '\n', 't': '\t', '\\': '\\', '"': '"'}[s[i]])
+			case (s[i] == '$' || s[i] == '%') && i+1 < len(s) && s[i+1] == s[i]:
+				b.WriteByte(s[i])
+				i++
+			case s[i] == '$' || s[i] == '%':
+				return nil, fmt.Errorf("lone %c at %q", s[i], s[i:])
+			default:
+				b.WriteByte(s[i])
+			}
+		}
+		if i >= len(s) {
+			return nil, fmt.Errorf("unterminated quote")
+		}
+		out = append(out, b.String())
+		s = s[i+1:]
+	}
+	return out, nil
+}
+
+func TestExecArgRefusesControlCharacters(t *testing.T) {
+	t.Parallel()
+	for _, v := range []string{"a\x00b", "a\rb", "a\x1bb"} {
+		if _, err := execArg(v); err == nil {
+			t.Errorf("execArg(%q) accepted", v)
+		}
+	}
+	for _, v := range []string{"/mnt/pvreboot/a\nb", " x", "x ", ""} {
+		if _, err := unitValue(v); err == nil {
+			t.Errorf("unitValue(%q) accepted", v)
+		}
+	}
+	if got, _ := unitValue("/mnt/100%"); got != "/mnt/100%%" {
+		t.Errorf("unitValue doubles %%: got %q", got)
 	}
 }
 

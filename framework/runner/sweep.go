@@ -30,8 +30,14 @@ type SweepOptions struct {
 	// OlderThan: a run namespace older than this is a dead run's (a run
 	// takes minutes); younger ones may belong to a run in progress.
 	OlderThan time.Duration
-	DryRun    bool
+	// Run, when set, limits the sweep to that run's namespaces, PVs and
+	// node backings, and counts the run as dead whatever its age.
+	Run    string
+	DryRun bool
 }
+
+// mine reports whether a run's leftovers are in the sweep's scope.
+func (o SweepOptions) mine(run string) bool { return o.Run == "" || run == o.Run }
 
 // Swept is one thing removed (or, dry, to be removed).
 type Swept struct {
@@ -66,8 +72,11 @@ func Sweep(ctx context.Context, o SweepOptions) ([]Swept, error) {
 	live := map[string]bool{} // run IDs with a namespace young enough to be running
 	var stale []corev1.Namespace
 	for _, ns := range nss.Items {
+		if !o.mine(ns.Labels[localpv.LabelRun]) {
+			continue
+		}
 		age := time.Since(ns.CreationTimestamp.Time)
-		if age < o.OlderThan {
+		if age < o.OlderThan && o.Run == "" {
 			if id := ns.Labels[localpv.LabelRun]; id != "" {
 				live[id] = true
 			}
@@ -105,6 +114,9 @@ func Sweep(ctx context.Context, o SweepOptions) ([]Swept, error) {
 	for i := range pvs.Items {
 		pv := &pvs.Items[i]
 		id := pv.Labels[localpv.LabelRun]
+		if !o.mine(id) {
+			continue
+		}
 		if live[id] {
 			withPV[id] = true
 			continue
@@ -245,18 +257,18 @@ func ParseNodeLeftovers(files, units string) []NodeLeftover {
 }
 
 func sweepNode(ctx context.Context, o SweepOptions, prov *localpv.Provisioner, node string, live map[string]bool) ([]Swept, error) {
-	files, err := o.Nodes.NodeExec(ctx, node, "sh", "-c", "ls -1 "+nodeRoot+" 2>/dev/null || true")
+	files, err := prov.ListBackings(ctx, node, nodeRoot)
 	if err != nil {
 		return nil, fmt.Errorf("list %s on %s: %w", nodeRoot, node, err)
 	}
-	units, err := o.Nodes.NodeExec(ctx, node, "ls", "-1", "/etc/systemd/system")
+	units, err := o.Nodes.NodeExec(ctx, node, nil, "ls", "-1", "/etc/systemd/system")
 	if err != nil {
 		return nil, fmt.Errorf("list systemd units on %s: %w", node, err)
 	}
 	var swept []Swept
 	var errs []error
 	for _, l := range ParseNodeLeftovers(string(files), string(units)) {
-		if live[l.Run] {
+		if live[l.Run] || !o.mine(l.Run) {
 			continue
 		}
 		v := &localpv.Volume{PVName: l.PVName, Path: nodeRoot + "/" + l.PVName}

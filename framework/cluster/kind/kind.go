@@ -144,6 +144,10 @@ func (p *Provider) Create(ctx context.Context, o CreateOptions) (*Cluster, error
 		if !o.ReplaceUnhealthy {
 			return nil, fmt.Errorf("reuse kind cluster %q: %w", o.Name, err)
 		}
+		// Never someone else's: only a cluster pvreboot created is replaced.
+		if oerr := p.checkOwned(ctx, o.Name, "replace"); oerr != nil {
+			return nil, fmt.Errorf("%w (it cannot be reused: %v)", oerr, err)
+		}
 		fmt.Fprintf(p.progress, "Replacing kind cluster %q: %v\n", o.Name, err)
 		if err := p.Delete(ctx, o.Name); err != nil {
 			return nil, err
@@ -169,13 +173,24 @@ func (p *Provider) Create(ctx context.Context, o CreateOptions) (*Cluster, error
 	if err := p.p.Create(o.Name, opts...); err != nil {
 		return nil, fmt.Errorf("create kind cluster %q: %w", o.Name, err)
 	}
+	if err := p.markOwned(ctx, o.Name); err != nil {
+		return nil, err
+	}
 	return &Cluster{name: o.Name, p: p}, nil
 }
 
-// Delete deletes a cluster: its node containers, their volumes and the
-// cluster's kubeconfig entry. A missing cluster is not an error.
+// Delete deletes a cluster pvreboot created: its node containers, their
+// volumes and the cluster's kubeconfig entry. A missing cluster is not an
+// error; one pvreboot did not create is ErrNotOwned.
 func (p *Provider) Delete(ctx context.Context, name string) error {
 	if err := ctx.Err(); err != nil {
+		return err
+	}
+	exists, err := p.Exists(ctx, name)
+	if err != nil || !exists {
+		return err
+	}
+	if err := p.checkOwned(ctx, name, "delete"); err != nil {
 		return err
 	}
 	if err := p.p.Delete(name, os.DevNull); err != nil {
@@ -372,10 +387,14 @@ func (i infoLogger) Info(m string) {
 func (i infoLogger) Infof(f string, a ...any) { i.Info(fmt.Sprintf(f, a...)) }
 func (i infoLogger) Enabled() bool            { return true }
 
-// NodeExec runs argv inside a node container (docker exec) and returns its
-// combined output.
-func (c *Cluster) NodeExec(ctx context.Context, node string, argv ...string) ([]byte, error) {
-	out, err := exec.Run(ctx, exec.Cmd{Argv: append(append(slices.Clone(c.p.docker), "exec", node), argv...)})
+// NodeExec runs argv inside a node container (docker exec, with -i when
+// stdin is given) and returns its combined output.
+func (c *Cluster) NodeExec(ctx context.Context, node string, stdin io.Reader, argv ...string) ([]byte, error) {
+	args := append(slices.Clone(c.p.docker), "exec")
+	if stdin != nil {
+		args = append(args, "-i")
+	}
+	out, err := exec.Run(ctx, exec.Cmd{Argv: append(append(args, "--", node), argv...), Stdin: stdin})
 	if err != nil {
 		return out, fmt.Errorf("on node %s: %w", node, err)
 	}

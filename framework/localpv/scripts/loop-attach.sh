@@ -1,0 +1,12 @@
+#!/bin/sh
+# ExecStart of a block volume's loop service: attach IMAGE to a fresh loop
+# device and point PATH at it (the device's number can change between boots,
+# PATH does not, like /dev/disk/by-id). A device still attached to IMAGE at
+# boot (a kind node killed, whose host kernel kept it) is detached first, as a
+# power cut would have; one still open elsewhere is only marked to go.
+#   sh -ec "$(cat loop-attach.sh)" loop-attach IMAGE PATH
+set -eu
+image=$1 path=$2
+for l in $(losetup -j "$image" -O NAME -n); do losetup -d "$l" || true; done
+dev=$(losetup --find --show "$image")
+ln -sfn "$dev" "$path"
