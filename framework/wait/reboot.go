@@ -6,6 +6,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
@@ -118,31 +119,83 @@ func restarts(p *corev1.Pod) (int32, string) {
 	return 0, ""
 }
 
-// PodGone waits until the named pod with that UID no longer exists.
+// podGoneTimeout bounds PodGone when the caller's context sets no deadline:
+// a pod's grace period and the kubelet's confirmation take seconds, a node
+// that went away takes the pod GC minutes.
+const podGoneTimeout = 5 * time.Minute
+
+// namespaceGoneTimeout bounds NamespaceGone when the caller's context sets no
+// deadline: a namespace waits for the finalizers of everything in it.
+const namespaceGoneTimeout = 10 * time.Minute
+
+// PodGone waits until the named pod with that UID no longer exists (absent,
+// or replaced by a pod with another UID). Only NotFound means absent: any
+// other error is retried within the bound or returned, never read as gone.
 func PodGone(ctx context.Context, c kubernetes.Interface, ns, name, uid string) error {
-	cur, err := c.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
-	if err != nil || string(cur.UID) != uid {
-		return nil
-	}
-	_, err = Pod(ctx, c, ns, name, "deleted", func(p *corev1.Pod) (bool, error) {
-		return string(p.UID) != uid, nil
+	ctx, cancel := bounded(ctx, podGoneTimeout)
+	defer cancel()
+	want := fmt.Sprintf("pod %s/%s: want uid %s deleted", ns, name, uid)
+	cur, err := get(ctx, func(ctx context.Context) (*corev1.Pod, error) {
+		return c.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
 	})
-	if err == nil || isDeleted(err) {
+	if apierrors.IsNotFound(err) {
 		return nil
 	}
-	return err
+	if err != nil {
+		return fmt.Errorf("%s: %w", want, err)
+	}
+	if string(cur.UID) != uid {
+		return nil
+	}
+	last := cur
+	_, err = toolswatch.UntilWithSync(ctx, podsByName(c, ns, name), &corev1.Pod{}, func(store cache.Store) (bool, error) {
+		// Deleted between the get and the list: no event will come.
+		for _, o := range store.List() {
+			if p, ok := o.(*corev1.Pod); ok && string(p.UID) == uid {
+				last = p
+				return false, nil
+			}
+		}
+		return true, nil
+	}, func(e watch.Event) (bool, error) {
+		if e.Type == watch.Deleted {
+			return true, nil
+		}
+		p, ok := e.Object.(*corev1.Pod)
+		if !ok {
+			return false, nil
+		}
+		if string(p.UID) != uid {
+			return true, nil // replaced by a new pod of that name
+		}
+		last = p
+		return false, nil
+	})
+	if err != nil {
+		return fmt.Errorf("%s, last %s: %w", want, DescribePod(last), err)
+	}
+	return nil
 }
 
-// NamespaceGone waits until the namespace no longer exists.
+// NamespaceGone waits until the namespace no longer exists. Only NotFound
+// means absent: any other error is retried within the bound or returned,
+// never read as gone.
 func NamespaceGone(ctx context.Context, c kubernetes.Interface, name string) error {
-	if _, err := c.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{}); err != nil {
+	ctx, cancel := bounded(ctx, namespaceGoneTimeout)
+	defer cancel()
+	last, err := get(ctx, func(ctx context.Context) (*corev1.Namespace, error) {
+		return c.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+	})
+	if apierrors.IsNotFound(err) {
 		return nil
 	}
-	var last *corev1.Namespace
+	if err != nil {
+		return fmt.Errorf("namespace %s: want deleted: %w", name, err)
+	}
 	lw := byName(name, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 		return c.CoreV1().Namespaces().List(ctx, o)
 	}, c.CoreV1().Namespaces().Watch)
-	_, err := toolswatch.UntilWithSync(ctx, lw, &corev1.Namespace{}, func(store cache.Store) (bool, error) {
+	_, err = toolswatch.UntilWithSync(ctx, lw, &corev1.Namespace{}, func(store cache.Store) (bool, error) {
 		return len(store.List()) == 0, nil
 	}, func(e watch.Event) (bool, error) {
 		if ns, ok := e.Object.(*corev1.Namespace); ok {
@@ -151,11 +204,7 @@ func NamespaceGone(ctx context.Context, c kubernetes.Interface, name string) err
 		return e.Type == watch.Deleted, nil
 	})
 	if err != nil {
-		phase := "never seen"
-		if last != nil {
-			phase = string(last.Status.Phase)
-		}
-		return fmt.Errorf("namespace %s: want deleted, last phase %s: %w", name, phase, err)
+		return fmt.Errorf("namespace %s: want deleted, last phase %s: %w", name, last.Status.Phase, err)
 	}
 	return nil
 }

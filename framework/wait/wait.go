@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -168,7 +169,52 @@ func DescribeNode(n *corev1.Node) string {
 	return "no Ready condition"
 }
 
-func isDeleted(err error) bool { return errors.Is(err, ErrDeleted) }
+// getRetryFirst and getRetryMax space the retries of a Get that failed
+// with an error that may pass (a 5xx, a timeout, a dropped connection).
+const (
+	getRetryFirst = 100 * time.Millisecond
+	getRetryMax   = 5 * time.Second
+)
+
+// get runs a Get until it succeeds, answers NotFound or fails in a way a
+// retry will not mend (forbidden, unauthorized, a bad request); other
+// errors are retried until ctx ends, and the last one is returned then.
+func get[T any](ctx context.Context, fn func(context.Context) (T, error)) (T, error) {
+	delay := getRetryFirst
+	for {
+		obj, err := fn(ctx)
+		if err == nil || apierrors.IsNotFound(err) || !retriable(err) {
+			return obj, err
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return obj, fmt.Errorf("get: %w (retried until: %w)", err, context.Cause(ctx))
+		case <-t.C:
+		}
+		delay = min(2*delay, getRetryMax)
+	}
+}
+
+// retriable reports whether a failed request may succeed if repeated.
+func retriable(err error) bool {
+	switch {
+	case apierrors.IsForbidden(err), apierrors.IsUnauthorized(err), apierrors.IsBadRequest(err),
+		apierrors.IsInvalid(err), apierrors.IsMethodNotSupported(err), apierrors.IsNotAcceptable(err),
+		apierrors.IsUnsupportedMediaType(err), apierrors.IsGone(err):
+		return false
+	}
+	return true
+}
+
+// bounded gives ctx the wait's own bound d when the caller set no deadline.
+func bounded(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, d)
+}
 
 // ServiceAccount waits until the namespace holds the named ServiceAccount.
 // Pods of a new namespace are refused ("error looking up service account")

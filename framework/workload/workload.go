@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"net/url"
 	"strings"
+	"sync"
 
 	"github.com/pvreboot/pvreboot/framework/probe"
 	corev1 "k8s.io/api/core/v1"
@@ -14,6 +18,7 @@ import (
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/remotecommand"
+	"k8s.io/streaming/pkg/httpstream"
 	"k8s.io/utils/ptr"
 )
 
@@ -85,28 +90,81 @@ func NewPod(s PodSpec) *corev1.Pod {
 }
 
 // Exec runs argv in a container through the pods/exec API and returns
-// stdout and stderr.
-func Exec(ctx context.Context, rc *rest.Config, c kubernetes.Interface, ns, pod, container string, argv []string) ([]byte, []byte, error) {
+// stdout and stderr. stdin, when not nil, is streamed to the command's
+// standard input; nil gives the command none.
+//
+// The WebSocket protocol is tried first; SPDY only when the WebSocket
+// upgrade itself failed (an apiserver or proxy that does not speak it), as
+// kubectl does, so that a command that ran is never run a second time.
+func Exec(ctx context.Context, rc *rest.Config, c kubernetes.Interface, ns, pod, container string, argv []string, stdin io.Reader) ([]byte, []byte, error) {
+	opts := &corev1.PodExecOptions{Container: container, Command: argv, Stdin: stdin != nil, Stdout: true, Stderr: true}
 	req := c.CoreV1().RESTClient().Post().Resource("pods").Namespace(ns).Name(pod).SubResource("exec").
-		VersionedParams(&corev1.PodExecOptions{Container: container, Command: argv, Stdout: true, Stderr: true}, scheme.ParameterCodec)
-	ws, err := remotecommand.NewWebSocketExecutor(rc, "GET", req.URL().String())
+		VersionedParams(opts, scheme.ParameterCodec)
+	exec, err := newExecutor(rc, req.URL())
 	if err != nil {
 		return nil, nil, fmt.Errorf("exec %q in pod %s/%s: %w", argv, ns, pod, err)
 	}
-	spdy, err := remotecommand.NewSPDYExecutor(rc, "POST", req.URL())
-	if err != nil {
-		return nil, nil, fmt.Errorf("exec %q in pod %s/%s: %w", argv, ns, pod, err)
+	var stdout, stderr lockedBuffer
+	so := remotecommand.StreamOptions{Stdout: &stdout, Stderr: &stderr}
+	if stdin != nil {
+		so.Stdin = stdin
 	}
-	exec, err := remotecommand.NewFallbackExecutor(ws, spdy, func(err error) bool { return true })
-	if err != nil {
-		return nil, nil, err
-	}
-	var stdout, stderr bytes.Buffer
-	err = exec.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: &stdout, Stderr: &stderr})
-	if err != nil {
-		return stdout.Bytes(), stderr.Bytes(), fmt.Errorf("exec %q in pod %s/%s: %w: %s", argv, ns, pod, err, strings.TrimSpace(stderr.String()))
+	if err := exec.StreamWithContext(ctx, so); err != nil {
+		errOut := stderr.Bytes()
+		return stdout.Bytes(), errOut, fmt.Errorf("exec %q in pod %s/%s: %w: %s", argv, ns, pod, err, bytes.TrimSpace(errOut))
 	}
 	return stdout.Bytes(), stderr.Bytes(), nil
+}
+
+// lockedBuffer collects a stream. client-go returns from a cancelled
+// StreamWithContext without waiting for its copy goroutines, which may
+// still write: reads take a copy under the lock.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// Bytes is a copy of what was written so far.
+func (b *lockedBuffer) Bytes() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return bytes.Clone(b.buf.Bytes())
+}
+
+// newExecutor is the WebSocket executor with the SPDY one behind it for an
+// upgrade failure only.
+func newExecutor(rc *rest.Config, u *url.URL) (remotecommand.Executor, error) {
+	// WebSocket exec is a GET (RFC 6455 section 4.1), SPDY a POST.
+	ws, err := remotecommand.NewWebSocketExecutor(rc, "GET", u.String())
+	if err != nil {
+		return nil, fmt.Errorf("websocket executor: %w", err)
+	}
+	spdy, err := remotecommand.NewSPDYExecutor(rc, "POST", u)
+	if err != nil {
+		return nil, fmt.Errorf("spdy executor: %w", err)
+	}
+	return remotecommand.NewFallbackExecutor(ws, spdy, shouldFallback)
+}
+
+// shouldFallback reports whether a WebSocket exec error means the command
+// never started, so that SPDY may run it: the upgrade was refused or an
+// HTTPS proxy could not be dialled. An exec that ran (a non-zero exit, a
+// stream broken half-way) or a cancelled context is final.
+//
+// client-go returns the k8s.io/streaming UpgradeFailureError; the one in
+// k8s.io/apimachinery/pkg/util/httpstream is a different (deprecated) type
+// that errors.As would never match.
+func shouldFallback(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	return httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)
 }
 
 // ProbeArgs renders copyprobe run arguments for options (Dir or Device is the volume).
@@ -135,7 +193,7 @@ func Measure(ctx context.Context, rc *rest.Config, c kubernetes.Interface, ns, p
 	if err := o.Validate(); err != nil {
 		return nil, fmt.Errorf("measure in pod %s/%s: %w", ns, pod, err)
 	}
-	out, _, err := Exec(ctx, rc, c, ns, pod, ContainerName, ProbeArgs(o))
+	out, _, err := Exec(ctx, rc, c, ns, pod, ContainerName, ProbeArgs(o), nil)
 	if err != nil {
 		return nil, err
 	}
