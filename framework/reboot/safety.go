@@ -2,6 +2,7 @@ package reboot
 
 import (
 	"fmt"
+	"os"
 	"strings"
 )
 
@@ -11,10 +12,39 @@ type Target struct {
 	ControlPlane bool
 	Ready        bool
 	ProviderID   string // kind nodes: kind://docker/<cluster>/<node>
+	BootID       string // status.nodeInfo.bootID
 }
 
 // IsKind reports whether the node is a kind node container.
 func (t Target) IsKind() bool { return strings.HasPrefix(t.ProviderID, "kind://") }
+
+// controlPlaneLabels mark control-plane nodes: kubeadm's current and former
+// role labels, and RKE's controlplane and etcd roles.
+func controlPlaneLabels() []string {
+	return []string{"node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master",
+		"node-role.kubernetes.io/controlplane", "node-role.kubernetes.io/etcd"}
+}
+
+// IsControlPlane reports whether a node's labels mark it as a control-plane
+// (or etcd) node.
+func IsControlPlane(labels map[string]string) bool {
+	for _, l := range controlPlaneLabels() {
+		if v, ok := labels[l]; ok && v != "false" {
+			return true
+		}
+	}
+	return false
+}
+
+// HostBootID is this host's kernel boot ID: a node reporting the same one
+// runs on this host's kernel (kind, k3d, minikube's docker driver).
+func HostBootID() (string, error) {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return "", fmt.Errorf("read host boot ID: %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
 
 // Plan is what a run would reboot, shown by --dry-run.
 type Plan struct {
@@ -31,6 +61,9 @@ type Plan struct {
 	MaxParallel       int
 	AllowReboot       bool
 	AllowControlPlane bool
+	// HostBootID is the test host's kernel boot ID (HostBootID()); a node
+	// with the same one shares the host's kernel.
+	HostBootID string
 }
 
 // KernelLevel reports whether the method reboots the kernel itself
@@ -52,15 +85,19 @@ func (p Plan) realNodeMethod() bool {
 func (p Plan) Check() error {
 	var reasons []string
 	for _, n := range p.Nodes {
-		if n.IsKind() && p.KernelLevel() {
+		sharesKernel := n.BootID != "" && n.BootID == p.HostBootID
+		switch {
+		case n.IsKind() && p.KernelLevel():
 			reasons = append(reasons, fmt.Sprintf("node %s is a kind node: it shares the host's kernel, so %s would reboot the host itself", n.Name, p.describe()))
+		case sharesKernel && p.KernelLevel():
+			reasons = append(reasons, fmt.Sprintf("node %s reports this host's boot ID %s: it runs on the host's kernel (a container node such as k3d or minikube's docker driver), so %s would reboot the host itself", n.Name, n.BootID, p.describe()))
 		}
 		if n.ControlPlane && !p.AllowControlPlane {
 			reasons = append(reasons, fmt.Sprintf("node %s is a control-plane node: set spec.reboot.allowControlPlane to reboot it", n.Name))
 		}
 	}
 	if p.realNodeMethod() && !p.AllowReboot {
-		reasons = append(reasons, fmt.Sprintf("method %s reboots real machines: pass --allow-reboot (or set spec.reboot.allowReboot) after reviewing the --dry-run plan", p.Method))
+		reasons = append(reasons, fmt.Sprintf("method %s reboots real machines: the person running pvreboot must pass --allow-reboot (or set PVREBOOT_ALLOW_REBOOT=true) after reviewing the --dry-run plan", p.Method))
 	}
 	max := p.MaxParallel
 	if max <= 0 {

@@ -96,13 +96,40 @@ func Existing(ctx context.Context, s *scenario.Scenario, es ExistingSetup) (Conf
 		ClusterName: c.Name(), Provider: "existing", Log: es.Log, Progress: es.Progress, Close: closeFn}, nil
 }
 
+// ExistingForPlan opens a cluster from a kubeconfig for --dry-run and
+// narrows the scenario to the node a run would reboot: it only reads (no
+// helper namespace, no image load, no preflight).
+func ExistingForPlan(ctx context.Context, s *scenario.Scenario, es ExistingSetup) (kubernetes.Interface, error) {
+	c, err := existing.Open(es.Kubeconfig, es.Context)
+	if err != nil {
+		return nil, err
+	}
+	var sel map[string]string
+	if s.Spec.Cluster.Nodes.Selector != nil {
+		sel = s.Spec.Cluster.Nodes.Selector.MatchLabels
+	}
+	names, err := c.SelectNodes(ctx, s.Spec.Cluster.Nodes.Names, sel)
+	if err != nil {
+		return nil, err
+	}
+	s.Spec.Cluster.Nodes = scenario.NodeSelection{Names: names[:1]}
+	return c.Client, nil
+}
+
 // NodeHelpers makes a namespace for privileged node helper pods (made on
 // first use per node) that run commands on nodes of a cluster pvreboot did
 // not create; the returned func deletes them and the namespace.
 func NodeHelpers(ctx context.Context, client kubernetes.Interface, rc *rest.Config, probeImage string) (*nodeexec.PodExec, func(context.Context) error, error) {
 	nsName := "pvreboot-nodeexec-" + fmt.Sprintf("%x", metav1.Now().UnixNano()&0xffffff)
+	// Privileged hostPID pods: the namespace says so to Pod Security
+	// Admission, which otherwise refuses them where a baseline or restricted
+	// level is enforced by default.
+	labels := map[string]string{localpv.LabelOwned: "true"}
+	for _, mode := range []string{"enforce", "audit", "warn"} {
+		labels["pod-security.kubernetes.io/"+mode] = "privileged"
+	}
 	if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
-		Name: nsName, Labels: map[string]string{localpv.LabelOwned: "true"}}}, metav1.CreateOptions{}); err != nil {
+		Name: nsName, Labels: labels}}, metav1.CreateOptions{}); err != nil {
 		return nil, nil, fmt.Errorf("create namespace %s: %w", nsName, err)
 	}
 	if err := namespaceReady(ctx, client, nsName); err != nil {

@@ -92,6 +92,6 @@ func nodeLookup(c kubernetes.Interface) func(context.Context, string) (reboot.No
 
 func sshRebooter(s *scenario.Scenario, agentSocket string, c kubernetes.Interface, log *slog.Logger) reboot.SSH {
 	cfg := s.Spec.Reboot.SSH
-	return reboot.SSH{User: cfg.User, Port: cfg.Port, KeyFile: cfg.KeyFile, AgentSocket: agentSocket, KnownHosts: cfg.KnownHosts,
+	return reboot.SSH{User: cfg.User, Port: cfg.SSHPort(), KeyFile: cfg.KeyFile, AgentSocket: agentSocket, KnownHosts: cfg.KnownHosts,
 		InsecureIgnoreHostKey: cfg.InsecureIgnore, Mode: cfg.Mode, Sudo: cfg.Sudo, Lookup: nodeLookup(c), Log: log}
 }

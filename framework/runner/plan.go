@@ -19,10 +19,23 @@ import (
 // ErrUnsupported marks a reboot method this build cannot run.
 var ErrUnsupported = errors.New("reboot method not available")
 
+// PlanOptions are what the person running pvreboot decides, not the scenario.
+type PlanOptions struct {
+	// AllowReboot confirms rebooting real machines (--allow-reboot).
+	AllowReboot bool
+	// HostBootID is this host's kernel boot ID; empty reads it.
+	HostBootID string
+}
+
 // BuildPlan describes what the scenario would reboot and which pods restart.
-func BuildPlan(ctx context.Context, c kubernetes.Interface, s *scenario.Scenario, allowReboot bool) (reboot.Plan, error) {
+func BuildPlan(ctx context.Context, c kubernetes.Interface, s *scenario.Scenario, o PlanOptions) (reboot.Plan, error) {
 	rb := s.Spec.Reboot
-	p := reboot.Plan{Method: rb.Method, MaxParallel: 1, AllowReboot: allowReboot || rb.AllowReboot,
+	if o.HostBootID == "" {
+		// Without it a container node on this host's kernel is still refused
+		// kernel-level reboots when it is a kind node.
+		o.HostBootID, _ = reboot.HostBootID()
+	}
+	p := reboot.Plan{Method: rb.Method, MaxParallel: 1, AllowReboot: o.AllowReboot, HostBootID: o.HostBootID,
 		AllowControlPlane: rb.AllowControlPlane, AffectedPods: map[string][]string{}}
 	if rb.SSH != nil {
 		p.Mode = rb.SSH.Mode
@@ -37,7 +50,7 @@ func BuildPlan(ctx context.Context, c kubernetes.Interface, s *scenario.Scenario
 	byName := map[string]corev1.Node{}
 	for _, n := range nodes.Items {
 		byName[n.Name] = n
-		if _, cp := n.Labels["node-role.kubernetes.io/control-plane"]; cp {
+		if reboot.IsControlPlane(n.Labels) {
 			p.ControlPlanes = append(p.ControlPlanes, target(n))
 		}
 	}
@@ -75,8 +88,8 @@ func BuildPlan(ctx context.Context, c kubernetes.Interface, s *scenario.Scenario
 }
 
 func target(n corev1.Node) reboot.Target {
-	_, cp := n.Labels["node-role.kubernetes.io/control-plane"]
-	return reboot.Target{Name: n.Name, ControlPlane: cp, Ready: wait.NodeReadyStatus(&n) == corev1.ConditionTrue, ProviderID: n.Spec.ProviderID}
+	return reboot.Target{Name: n.Name, ControlPlane: reboot.IsControlPlane(n.Labels), Ready: wait.NodeReadyStatus(&n) == corev1.ConditionTrue,
+		ProviderID: n.Spec.ProviderID, BootID: n.Status.NodeInfo.BootID}
 }
 
 // unavailable is the rebooter for methods this build cannot run; the plan's

@@ -11,10 +11,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pvreboot/pvreboot/framework/budget"
 	"github.com/pvreboot/pvreboot/framework/drain"
+	"github.com/pvreboot/pvreboot/framework/fault"
 	"github.com/pvreboot/pvreboot/framework/localpv"
 	"github.com/pvreboot/pvreboot/framework/probe"
 	"github.com/pvreboot/pvreboot/framework/reboot"
@@ -29,9 +31,10 @@ import (
 	"k8s.io/client-go/rest"
 )
 
-// Nodes runs commands on nodes and loads images into them.
+// Nodes runs commands on nodes: an argv, never shell text, with optional
+// stdin.
 type Nodes interface {
-	NodeExec(ctx context.Context, node string, argv ...string) ([]byte, error)
+	NodeExec(ctx context.Context, node string, stdin io.Reader, argv ...string) ([]byte, error)
 }
 
 // Rebooter reboots one node.
@@ -53,7 +56,6 @@ const (
 	canaryPath            = "/data/pvreboot-canary"
 	canaryBytes           = 4 << 20
 	workloadPodName       = "pvreboot-workload"
-	busybox               = "/bin/busybox"
 )
 
 // Config of one run.
@@ -68,8 +70,12 @@ type Config struct {
 	Provider    string // kind or existing
 	// Keep leaves the namespace, PVs and backings in place.
 	Keep bool
-	// AllowReboot confirms rebooting real machines (--allow-reboot).
+	// AllowReboot confirms rebooting real machines (--allow-reboot or
+	// PVREBOOT_ALLOW_REBOOT): the person running decides, never the scenario.
 	AllowReboot bool
+	// HostBootID is this host's kernel boot ID (reboot.HostBootID); empty
+	// reads it.
+	HostBootID string
 	// Close, when set, releases what the cluster setup made (node exec
 	// helpers); Cleanup calls it last.
 	Close    func(ctx context.Context) error
@@ -85,7 +91,10 @@ type Run struct {
 	start   time.Time
 	node    string
 	ns      string
-	prov    *localpv.Provisioner
+	prov *localpv.Provisioner
+	// mu guards ns and volumes, which Leftovers reads from another
+	// goroutine (a second interrupt) while the run cleans up.
+	mu      sync.Mutex
 	volumes []*localpv.Volume
 	pod     *corev1.Pod
 	// cordoned is set while the node is cordoned by this run (Cleanup
@@ -124,6 +133,30 @@ func New(cfg Config) (*Run, error) {
 // ID is the run's identifier: part of every name it creates and the value
 // of the pvreboot.dev/run label.
 func (r *Run) ID() string { return r.id }
+
+// RunID is ID, for the CLI's interrupt report.
+func (r *Run) RunID() string { return r.id }
+
+// Leftovers says what the run made and has not removed yet, one item a
+// line ("namespace pvreboot-1a2b", "PV pvreboot-1a2b-data and its
+// filesystem backing /mnt/pvreboot/... on node kind-worker"). Safe to call
+// while the run goes on.
+func (r *Run) Leftovers() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	if r.ns != "" {
+		out = append(out, "namespace "+r.ns+" (the workload pod, the PVCs)")
+	}
+	for _, v := range r.volumes {
+		item := "PV " + v.PVName
+		if v.Path != "" {
+			item += fmt.Sprintf(" and its %s backing %s on node %s", v.Backing, v.Path, v.Node)
+		}
+		out = append(out, item)
+	}
+	return out
+}
 
 func (r *Run) progress(format string, a ...any) {
 	fmt.Fprintf(r.cfg.Progress, "[%6.1fs] %s\n", time.Since(r.start).Seconds(), fmt.Sprintf(format, a...))
@@ -180,11 +213,7 @@ func (r *Run) fault(t string) *scenario.Fault {
 func (r *Run) Prepare(ctx context.Context) error {
 	s := r.cfg.Scenario
 	return r.timed("prepare: namespace, local PVs, workload pod on "+r.node, func() error {
-		plan, err := BuildPlan(ctx, r.cfg.Client, s, r.cfg.AllowReboot)
-		if err != nil {
-			return err
-		}
-		if err := plan.Check(); err != nil {
+		if err := r.checkPlan(ctx); err != nil {
 			return err
 		}
 		if u, ok := r.cfg.Rebooter.(unavailable); ok {
@@ -210,27 +239,36 @@ func (r *Run) Prepare(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("create namespace: %w", err)
 		}
+		r.mu.Lock()
 		r.ns = ns.Name
+		r.mu.Unlock()
 		if err := namespaceReady(ctx, r.cfg.Client, r.ns); err != nil {
 			return err
 		}
 		for _, v := range s.Spec.Volumes {
-			size, _ := probe.ParseSize(v.Size)
-			for i := 0; i < v.Count; i++ {
-				name := v.Name
-				if v.Count > 1 {
-					name = fmt.Sprintf("%s-%d", v.Name, i)
-				}
-				vol, err := r.prov.Create(ctx, localpv.Spec{Run: r.id, Name: name, Node: r.node, Backing: v.Backing, FSType: v.FSType,
-					SizeBytes: size, MountOptions: v.MountOptions, StorageClass: v.StorageClass, Namespace: r.ns, Root: "/mnt/pvreboot"})
+			for i := 0; i < v.Instances(); i++ {
+				vol, err := r.prov.Create(ctx, localpv.Spec{Run: r.id, Name: v.InstanceName(i), Node: r.node, Backing: v.Backing, FSType: v.FSType,
+					SizeBytes: v.Bytes(), MountOptions: v.MountOptions, StorageClass: v.StorageClass, Namespace: r.ns, Root: nodeRoot})
 				if err != nil {
 					return err
 				}
+				r.mu.Lock()
 				r.volumes = append(r.volumes, vol)
+				r.mu.Unlock()
 			}
 		}
 		return r.createPod(ctx)
 	})
+}
+
+// checkPlan builds the reboot plan from the cluster as it is now and returns
+// its safety verdict.
+func (r *Run) checkPlan(ctx context.Context) error {
+	plan, err := BuildPlan(ctx, r.cfg.Client, r.cfg.Scenario, PlanOptions{AllowReboot: r.cfg.AllowReboot, HostBootID: r.cfg.HostBootID})
+	if err != nil {
+		return err
+	}
+	return plan.Check()
 }
 
 func (r *Run) createPod(ctx context.Context) error {
@@ -271,12 +309,11 @@ func podFacts(p *corev1.Pod) report.PodFacts {
 
 func (r *Run) probeOptions() probe.Options {
 	w := r.cfg.Scenario.Spec.Workload
-	o := probe.Options{Dir: workload.DataDir, Method: probe.Method(w.Method), Iterations: w.Iterations, Cache: probe.CacheMode(w.Cache)}
+	o := probe.Options{Dir: workload.DataDir, Method: probe.Method(w.Method), Iterations: w.Copies(), Cache: probe.CacheMode(w.Cache),
+		FileBytes: w.FileBytes(), ChunkBytes: w.ChunkBytes()}
 	if len(r.volumes) > 0 && r.volumes[0].IsBlock() {
 		o.Dir, o.Device = "", workload.DevicePath
 	}
-	o.FileBytes, _ = probe.ParseSize(w.FileSize)
-	o.ChunkBytes, _ = probe.ParseSize(w.ChunkSize)
 	if w.ExecCommand != "" {
 		o.ExecCommand = strings.Fields(w.ExecCommand)
 	}
@@ -284,7 +321,7 @@ func (r *Run) probeOptions() probe.Options {
 }
 
 func (r *Run) exec(ctx context.Context, argv ...string) (string, error) {
-	out, _, err := workload.Exec(ctx, r.cfg.RESTConfig, r.cfg.Client, r.ns, r.pod.Name, workload.ContainerName, argv)
+	out, _, err := workload.Exec(ctx, r.cfg.RESTConfig, r.cfg.Client, r.ns, r.pod.Name, workload.ContainerName, argv, nil)
 	return strings.TrimSpace(string(out)), err
 }
 
@@ -310,28 +347,21 @@ func (r *Run) measure(ctx context.Context, phase string, check bool) error {
 	return nil
 }
 
-// blockCanary returns where the canary lives on a block volume: its last
-// MiB, past the probe's regions (scenario validation keeps them apart), as
-// a dd block number of BlockCanaryBytes.
-func (r *Run) blockCanary() (path string, block int64, ok bool) {
+// canaryTarget returns the data canary: a file on the volume, or on a block
+// volume its last MiB, past the probe's regions (scenario validation keeps
+// them apart).
+func (r *Run) canaryTarget() workload.Canary {
 	if len(r.volumes) == 0 || !r.volumes[0].IsBlock() {
-		return "", 0, false
+		return workload.Canary{Target: canaryPath, Bytes: canaryBytes}
 	}
-	block = r.volumes[0].SizeBytes/scenario.BlockCanaryBytes - 1
-	return fmt.Sprintf("%s@%d", workload.DevicePath, block*scenario.BlockCanaryBytes), block, true
+	return workload.Canary{Target: workload.DevicePath, Block: true, Bytes: scenario.BlockCanaryBytes,
+		BlockNum: r.volumes[0].SizeBytes/scenario.BlockCanaryBytes - 1}
 }
 
 func (r *Run) writeCanary(ctx context.Context) error {
 	cctx, cancel := context.WithTimeout(ctx, canaryTimeout)
 	defer cancel()
-	script := fmt.Sprintf("%[1]s head -c %[2]d /dev/urandom > %[3]s && %[1]s sync && %[1]s sha256sum %[3]s", busybox, canaryBytes, canaryPath)
-	if _, block, ok := r.blockCanary(); ok {
-		// Written through to the device, then read back from it.
-		script = fmt.Sprintf("%[1]s dd if=/dev/urandom of=%[2]s bs=%[3]d count=1 seek=%[4]d oflag=direct conv=notrunc,fsync 2>/dev/null && "+
-			"%[1]s dd if=%[2]s bs=%[3]d count=1 skip=%[4]d iflag=direct 2>/dev/null | %[1]s sha256sum",
-			busybox, workload.DevicePath, scenario.BlockCanaryBytes, block)
-	}
-	out, err := r.exec(cctx, busybox, "sh", "-c", script)
+	out, err := r.exec(cctx, r.canaryTarget().WriteArgv()...)
 	if err != nil {
 		return fmt.Errorf("write canary file: %w", err)
 	}
@@ -344,21 +374,18 @@ func (r *Run) writeCanary(ctx context.Context) error {
 }
 
 func (r *Run) checkCanary(ctx context.Context) *report.DataCheck {
-	dc := &report.DataCheck{Path: canaryPath, Want: r.canary}
+	c := r.canaryTarget()
+	dc := &report.DataCheck{Path: c.Target, Want: r.canary}
+	if c.Block {
+		dc.Path = fmt.Sprintf("%s@%d", c.Target, c.BlockNum*c.Bytes)
+	}
 	cctx, cancel := context.WithTimeout(ctx, canaryTimeout)
 	defer cancel()
-	script := fmt.Sprintf("if [ -f %[2]s ]; then %[1]s sha256sum %[2]s; else echo missing; fi", busybox, canaryPath)
-	if path, block, ok := r.blockCanary(); ok {
-		dc.Path = path
-		// Read from the device, not the page cache.
-		script = fmt.Sprintf("if [ -b %[2]s ]; then %[1]s dd if=%[2]s bs=%[3]d count=1 skip=%[4]d iflag=direct 2>/dev/null | %[1]s sha256sum; else echo missing; fi",
-			busybox, workload.DevicePath, scenario.BlockCanaryBytes, block)
-	}
-	out, err := r.exec(cctx, busybox, "sh", "-c", script)
+	out, err := r.exec(cctx, c.CheckArgv()...)
 	switch {
 	case err != nil:
 		dc.Detail = "could not check: " + err.Error()
-	case out == "missing" && dc.Path != canaryPath:
+	case out == "missing" && c.Block:
 		dc.Detail = "the pod has no block device at " + workload.DevicePath
 	case out == "missing":
 		dc.Detail = "the file written before the reboot is missing: the pod sees another filesystem than the one written to"
@@ -391,7 +418,7 @@ func (r *Run) Baseline(ctx context.Context) error {
 // of times and waits for the node and the same workload pod to come back.
 func (r *Run) Reboot(ctx context.Context) error {
 	s := r.cfg.Scenario
-	return r.timed(fmt.Sprintf("reboot: %s of %s x%d", r.cfg.Rebooter.Method(), r.node, s.Spec.Reboot.Count), func() error {
+	return r.timed(fmt.Sprintf("reboot: %s of %s x%d", r.cfg.Rebooter.Method(), r.node, s.Spec.Reboot.Times()), func() error {
 		if f := r.fault(scenario.FaultLateMount); f != nil {
 			for _, v := range r.volumes {
 				if v.Unit != "" {
@@ -406,7 +433,14 @@ func (r *Run) Reboot(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		for i := 0; i < s.Spec.Reboot.Count; i++ {
+		for i := 0; i < s.Spec.Reboot.Times(); i++ {
+			if i > 0 {
+				// The cluster may have changed since (a control plane lost,
+				// the node now sharing the host's kernel): check again.
+				if err := r.checkPlan(ctx); err != nil {
+					return fmt.Errorf("before reboot %d of %d: %w", i+1, s.Spec.Reboot.Times(), err)
+				}
+			}
 			if err := r.rebootOnce(ctx); err != nil {
 				return err
 			}
@@ -538,23 +572,11 @@ func (r *Run) throttle(ctx context.Context, bps int64) error {
 	if err != nil {
 		return err
 	}
-	cid := strings.TrimPrefix(podFacts(r.pod).ContainerID, "containerd://")
-	script := fmt.Sprintf(`set -e
-pid=$(crictl inspect --output go-template --template '{{.info.pid}}' %[1]s)
-if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
-  p=$(awk -F: '$1=="0"{print $3}' /proc/$pid/cgroup)
-  echo "%[2]s rbps=%[3]d" > /sys/fs/cgroup$p/io.max
-  echo /sys/fs/cgroup$p/io.max
-else
-  p=$(awk -F: '$2 ~ /(^|,)blkio(,|$)/{print $3}' /proc/$pid/cgroup)
-  echo "%[2]s %[3]d" > /sys/fs/cgroup/blkio$p/blkio.throttle.read_bps_device
-  echo /sys/fs/cgroup/blkio$p/blkio.throttle.read_bps_device
-fi`, cid, dev, bps)
-	out, err := r.cfg.Nodes.NodeExec(ctx, r.node, "sh", "-c", script)
+	file, err := fault.IOThrottle(ctx, r.cfg.Nodes, r.node, podFacts(r.pod).ContainerID, dev, bps)
 	if err != nil {
-		return fmt.Errorf("fault io-throttle: %w", err)
+		return err
 	}
-	r.progress("fault io-throttle: %s limited to %s on device %s (%s)", r.pod.Name, budget.FormatRate(float64(bps)), dev, strings.TrimSpace(string(out)))
+	r.progress("fault io-throttle: %s limited to %s on device %s (%s)", r.pod.Name, budget.FormatRate(float64(bps)), dev, file)
 	return nil
 }
 
@@ -676,7 +698,9 @@ func (r *Run) Cleanup(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
+	r.mu.Lock()
 	r.volumes, r.ns = nil, ""
+	r.mu.Unlock()
 	if r.cfg.Close != nil {
 		if err := r.cfg.Close(ctx); err != nil {
 			errs = append(errs, err)

@@ -73,7 +73,7 @@ func TestBuildPlan(t *testing.T) {
 	c := fake.NewClientset(kindNode("pvreboot-control-plane", true), kindNode("pvreboot-worker", false),
 		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "w", Namespace: "ns"}, Spec: corev1.PodSpec{NodeName: "pvreboot-worker"}})
 	ok := mustScenario(t, "apiVersion: pvreboot.dev/v1alpha1\nkind: Scenario\nmetadata: {name: p}\nspec: {}\n")
-	p, err := BuildPlan(context.Background(), c, ok, false)
+	p, err := BuildPlan(context.Background(), c, ok, PlanOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ metadata: {name: p}
 spec:
   reboot: {method: ssh, ssh: {mode: sysrq-b, knownHosts: /etc/ssh/ssh_known_hosts}}
 `)
-	p, err = BuildPlan(context.Background(), c, sysrq, true)
+	p, err = BuildPlan(context.Background(), c, sysrq, PlanOptions{AllowReboot: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +106,7 @@ spec:
   cluster: {nodes: {names: [pvreboot-control-plane]}}
   reboot: {allowControlPlane: true}
 `)
-	p, err = BuildPlan(context.Background(), c, cp, false)
+	p, err = BuildPlan(context.Background(), c, cp, PlanOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,9 +114,70 @@ spec:
 		t.Errorf("last control plane: %v", err)
 	}
 	missing := mustScenario(t, "apiVersion: pvreboot.dev/v1alpha1\nkind: Scenario\nmetadata: {name: p}\nspec: {cluster: {nodes: {names: [nope]}}}\n")
-	if _, err := BuildPlan(context.Background(), c, missing, false); err == nil || !strings.Contains(err.Error(), "nope") {
+	if _, err := BuildPlan(context.Background(), c, missing, PlanOptions{}); err == nil || !strings.Contains(err.Error(), "nope") {
 		t.Errorf("missing node: %v", err)
 	}
+}
+
+// Container nodes that are not kind's (k3d, minikube's docker driver) are
+// recognised by the host's boot ID; control planes by every common label;
+// rebooting machines needs the person's --allow-reboot.
+func TestPlanSafetyRails(t *testing.T) {
+	t.Parallel()
+	node := func(name string, labels map[string]string, bootID string) *corev1.Node {
+		return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
+			Spec: corev1.NodeSpec{ProviderID: "k3s://" + name},
+			Status: corev1.NodeStatus{NodeInfo: corev1.NodeSystemInfo{BootID: bootID},
+				Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}}}
+	}
+	const host = "0a6e7f3c-1111-4222-8333-944455556666"
+	c := fake.NewClientset(
+		node("k3d-server-0", map[string]string{"node-role.kubernetes.io/master": "true"}, host),
+		node("rke-cp", map[string]string{"node-role.kubernetes.io/controlplane": "true"}, "other-1"),
+		node("rke-etcd", map[string]string{"node-role.kubernetes.io/etcd": "true"}, "other-2"),
+		node("k3d-agent-0", map[string]string{}, host),
+		node("metal-1", map[string]string{}, "other-3"))
+	scen := func(nodeName, reboot string) *scenario.Scenario {
+		return mustScenario(t, "apiVersion: pvreboot.dev/v1alpha1\nkind: Scenario\nmetadata: {name: p}\nspec:\n  cluster: {existing: {}, nodes: {names: ["+nodeName+"]}}\n  reboot: "+reboot+"\n")
+	}
+	nodePod := "{method: node-pod}"
+	for _, tc := range []struct {
+		name, node, reboot string
+		allow              bool
+		refused            string // "" allowed
+	}{
+		{"node-pod on a container node sharing the host kernel", "k3d-agent-0", nodePod, true, "reports this host's boot ID"},
+		{"sysrq over ssh on it", "k3d-agent-0", "{method: ssh, ssh: {mode: sysrq-b, knownHosts: /k}}", true, "runs on the host's kernel"},
+		{"a clean ssh reboot of a real node", "metal-1", "{method: ssh, ssh: {knownHosts: /k}}", true, ""},
+		{"the same without --allow-reboot", "metal-1", "{method: ssh, ssh: {knownHosts: /k}}", false, "must pass --allow-reboot"},
+		{"a master-labelled node", "k3d-server-0", "{method: command, command: {argv: [virsh, reset, '{{.Name}}']}}", true, "is a control-plane node"},
+		{"an RKE controlplane node", "rke-cp", "{method: command, command: {argv: [virsh, reset, '{{.Name}}']}}", true, "is a control-plane node"},
+		{"an RKE etcd node", "rke-etcd", "{method: command, command: {argv: [virsh, reset, '{{.Name}}']}}", true, "is a control-plane node"},
+	} {
+		p, err := BuildPlan(context.Background(), c, scen(tc.node, tc.reboot), PlanOptions{AllowReboot: tc.allow, HostBootID: host})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		err = p.Check()
+		switch {
+		case tc.refused == "" && err != nil:
+			t.Errorf("%s: refused: %v", tc.name, err)
+		case tc.refused != "" && (!errors.Is(err, reboot.ErrRefused) || !strings.Contains(err.Error(), tc.refused)):
+			t.Errorf("%s: got %v, want a refusal saying %q", tc.name, err, tc.refused)
+		}
+	}
+	if len(mustPlan(t, c, scen("metal-1", nodePod), host).ControlPlanes) != 3 {
+		t.Errorf("control planes: want k3d-server-0, rke-cp, rke-etcd")
+	}
+}
+
+func mustPlan(t *testing.T, c *fake.Clientset, s *scenario.Scenario, host string) reboot.Plan {
+	t.Helper()
+	p, err := BuildPlan(context.Background(), c, s, PlanOptions{HostBootID: host})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 func TestNewNeedsEverything(t *testing.T) {
@@ -135,7 +196,7 @@ func TestBuildPlanWithDrain(t *testing.T) {
 		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "helper", Namespace: "pvreboot-nodeexec-1", OwnerReferences: ctrl, Labels: map[string]string{workload.LabelOwned: "true"}},
 			Spec: corev1.PodSpec{NodeName: "pvreboot-worker"}})
 	s := mustScenario(t, "apiVersion: pvreboot.dev/v1alpha1\nkind: Scenario\nmetadata: {name: p}\nspec: {reboot: {drain: true}}\n")
-	p, err := BuildPlan(context.Background(), c, s, false)
+	p, err := BuildPlan(context.Background(), c, s, PlanOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
