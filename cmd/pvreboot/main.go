@@ -2,7 +2,6 @@
 package main
 
 import (
-	"context"
 	"os"
 	"os/signal"
 	"syscall"
@@ -11,8 +10,7 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := app.Run(ctx, os.Args[1:], app.Streams{In: os.Stdin, Out: os.Stdout, Err: os.Stderr}, os.Environ())
-	stop()
-	os.Exit(code)
+	sigs := make(chan os.Signal, 2) // the first cancels, the second exits at once
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	os.Exit(app.Main(os.Args[1:], app.Streams{In: os.Stdin, Out: os.Stdout, Err: os.Stderr}, os.Environ(), sigs, os.Exit))
 }

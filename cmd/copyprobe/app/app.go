@@ -11,6 +11,7 @@ import (
 
 	"github.com/pvreboot/pvreboot/cmd/internal/exitcode"
 	"github.com/pvreboot/pvreboot/cmd/internal/probeflags"
+	"github.com/pvreboot/pvreboot/cmd/internal/usage"
 	"github.com/pvreboot/pvreboot/framework/probe"
 	"github.com/spf13/cobra"
 )
@@ -21,13 +22,15 @@ type Streams struct {
 	Out, Err io.Writer
 }
 
-// Run executes copyprobe with args and returns the exit code.
+// Run executes copyprobe with args and returns the exit code: 0 done, 1 a
+// copy's checksum did not match, 2 invalid input or usage, 3 environment
+// failure.
 func Run(ctx context.Context, args []string, s Streams) int {
 	root := newRoot(s)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	if err != nil {
-		fmt.Fprintf(s.Err, "copyprobe: %v\n", err)
+		usage.PrintError(s.Err, root.Name(), err)
 	}
 	return exitcode.Of(err)
 }
@@ -44,8 +47,8 @@ func newRoot(s Streams) *cobra.Command {
 	}
 	root.SetOut(s.Out)
 	root.SetErr(s.Err)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return exitcode.UsageError(err) })
 	root.AddCommand(newRunCmd(s), newEnvCmd(s), newServeCmd(s))
+	usage.Strict(root)
 	return root
 }
 
@@ -61,7 +64,7 @@ func newRunCmd(s Streams) *cobra.Command {
   copyprobe run --dir /data --method copy_file_range --file-size 64Mi
   # a raw block device (a volumeMode Block PV): its first 512Mi are overwritten
   copyprobe run --device /dev/pvreboot-data`,
-		Args: noArgs,
+		Args: usage.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts, err := f.Options()
 			if err != nil {
@@ -93,7 +96,7 @@ func newEnvCmd(s Streams) *cobra.Command {
 		Short: "Print only the environment block for DIR or a block device: mount, cgroup limits, sysctls, readahead",
 		Example: `  copyprobe env --dir /data
   copyprobe env --device /dev/pvreboot-data`,
-		Args: noArgs,
+		Args: usage.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			switch {
 			case dir == "" && device == "":
@@ -126,7 +129,7 @@ func newServeCmd(s Streams) *cobra.Command {
 		Long: "serve keeps a workload container alive so that measurements can be exec'd into it. " +
 			"It exits at once on SIGTERM, so that a node's clean shutdown is not held up by systemd's stop timeout.",
 		Example: `  copyprobe serve`,
-		Args:    noArgs,
+		Args:    usage.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			fmt.Fprintln(s.Err, "copyprobe: serving; exec `copyprobe run` to measure")
 			<-cmd.Context().Done()
@@ -134,13 +137,6 @@ func newServeCmd(s Streams) *cobra.Command {
 			return nil
 		},
 	}
-}
-
-func noArgs(cmd *cobra.Command, args []string) error {
-	if len(args) > 0 {
-		return exitcode.Usagef("%s: unexpected argument %q", cmd.CommandPath(), args[0])
-	}
-	return nil
 }
 
 func writeJSON(w io.Writer, v any) error {

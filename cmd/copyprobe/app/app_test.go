@@ -27,6 +27,24 @@ func TestCopyprobe(t *testing.T) {
 		{name: "env without dir", args: []string{"env"}, code: 2, stderr: "--dir: required"},
 		{name: "env missing dir", args: []string{"env", "--dir", "/nonexistent/x"}, code: 2, stderr: "/nonexistent/x"},
 		{name: "unwritable run dir", args: []string{"run", "--dir", "/proc"}, code: 3, stderr: "/proc"},
+		// Usage mistakes: exit 2 naming the command, for every command.
+		{name: "no command", args: nil, code: 2, stderr: "copyprobe: want a command (completion, env, run, serve)"},
+		{name: "unknown command", args: []string{"bogus"}, code: 2, stderr: `copyprobe: unknown command "bogus"`},
+		{name: "misspelt command", args: []string{"ru"}, code: 2, stderr: "did you mean run?"},
+		{name: "run stray argument", args: []string{"run", "--dir", dir, "extra"}, code: 2, stderr: `copyprobe run: unexpected argument "extra"`},
+		{name: "env stray argument", args: []string{"env", "--dir", dir, "extra"}, code: 2, stderr: `copyprobe env: unexpected argument "extra"`},
+		{name: "serve stray argument", args: []string{"serve", "extra"}, code: 2, stderr: `copyprobe serve: unexpected argument "extra"`},
+		{name: "unknown root flag", args: []string{"--bogus"}, code: 2, stderr: "copyprobe: unknown flag: --bogus"},
+		{name: "unknown run flag", args: []string{"run", "--dri", dir}, code: 2, stderr: "copyprobe run: unknown flag: --dri"},
+		{name: "unknown serve flag", args: []string{"serve", "--dir", dir}, code: 2, stderr: "copyprobe serve: unknown flag: --dir"},
+		{name: "non-integer iterations", args: []string{"run", "--dir", dir, "--iterations", "x"}, code: 2, stderr: `invalid argument "x" for "--iterations"`},
+		{name: "bad verbose", args: []string{"run", "--dir", dir, "--verbose=maybe"}, code: 2, stderr: "--verbose"},
+		{name: "env dir and device", args: []string{"env", "--dir", dir, "--device", "/dev/null"}, code: 2, stderr: "--device: exclusive with --dir"},
+		{name: "run unknown method", args: []string{"run", "--dir", dir, "--method", "splice"}, code: 2, stderr: `--method: unknown method "splice"`},
+		{name: "help", args: []string{"help", "run"}, code: 0},
+		{name: "help unknown command", args: []string{"help", "bogus"}, code: 2, stderr: `copyprobe: unknown command "bogus"`},
+		{name: "completion stray argument", args: []string{"completion", "bash", "extra"}, code: 2, stderr: "copyprobe completion bash:"},
+		{name: "completion unknown shell", args: []string{"completion", "tcsh"}, code: 2, stderr: `copyprobe completion: unknown command "tcsh"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

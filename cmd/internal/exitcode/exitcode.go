@@ -5,15 +5,29 @@ package exitcode
 import (
 	"errors"
 	"fmt"
+	"os"
+	"syscall"
 )
 
-// Exit codes shared by pvreboot and copyprobe.
+// Exit codes shared by pvreboot and copyprobe. A command stopped by a signal
+// exits with Signal's code instead, whatever it returned.
 const (
 	OK        = 0 // pass
 	Violation = 1 // a budget was violated or a regression detected
 	Usage     = 2 // invalid input or usage
 	Infra     = 3 // environment or infrastructure failure
 )
+
+// Signal returns the exit code of a command stopped by sig: 128 plus the
+// signal's number, as a shell reports a process the signal killed (SIGINT
+// 130, SIGTERM 143). A signal that is not a syscall.Signal counts as an
+// interrupt.
+func Signal(sig os.Signal) int {
+	if s, ok := sig.(syscall.Signal); ok {
+		return 128 + int(s)
+	}
+	return 128 + int(syscall.SIGINT)
+}
 
 // Error carries an exit code with its cause.
 type Error struct {

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/pvreboot/pvreboot/cmd/internal/exitcode"
+	"github.com/pvreboot/pvreboot/cmd/internal/usage"
 	"github.com/spf13/cobra"
 	"k8s.io/klog/v2"
 )
@@ -23,14 +24,19 @@ type Streams struct {
 }
 
 // Run executes pvreboot with args and environ ("KEY=VALUE" entries) and
-// returns the process exit code: 0 pass, 1 budget violated, 2 invalid input,
-// 3 environment or infrastructure failure.
+// returns the process exit code: 0 pass, 1 budget violated, 2 invalid input
+// or usage, 3 environment or infrastructure failure. Main adds signal
+// handling (130, 143) around it.
 func Run(ctx context.Context, args []string, s Streams, environ []string) int {
-	root := newRoot(s, envMap(environ))
+	return execute(ctx, args, s, environ, &liveRun{})
+}
+
+func execute(ctx context.Context, args []string, s Streams, environ []string, live *liveRun) int {
+	root := newRoot(s, envMap(environ), live)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	if err != nil {
-		fmt.Fprintf(s.Err, "pvreboot: %v\n", err)
+		usage.PrintError(s.Err, root.Name(), err)
 	}
 	return exitcode.Of(err)
 }
@@ -49,6 +55,7 @@ type globals struct {
 	s       Streams
 	env     map[string]string
 	verbose int
+	live    *liveRun // the run in progress, for a second interrupt to report
 }
 
 func (g *globals) logger() *slog.Logger {
@@ -62,13 +69,16 @@ func (g *globals) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(g.s.Err, &slog.HandlerOptions{Level: level}))
 }
 
-func newRoot(s Streams, env map[string]string) *cobra.Command {
-	g := &globals{s: s, env: env}
+func newRoot(s Streams, env map[string]string, live *liveRun) *cobra.Command {
+	g := &globals{s: s, env: env, live: live}
 	root := &cobra.Command{
 		Use:   "pvreboot",
 		Short: "Reboot-scenario end-to-end tests of Kubernetes Local PersistentVolumes",
 		Long: "pvreboot provisions (or uses) a cluster with Local PVs, measures per-call copy latency in a pod,\n" +
-			"reboots the node, measures again, and checks the latency against budgets.",
+			"reboots the node, measures again, and checks the latency against budgets.\n\n" +
+			"Exit codes: 0 pass, 1 budget violated, 2 invalid input or usage, 3 environment or infrastructure\n" +
+			"failure, 130 or 143 interrupted (SIGINT or SIGTERM; the command cleans up first, a second signal\n" +
+			"exits at once and prints what is left behind).",
 		Example: `  pvreboot probe --dir /mnt/disk --file-size 64Mi
   pvreboot version`,
 		SilenceUsage:  true,
@@ -76,12 +86,12 @@ func newRoot(s Streams, env map[string]string) *cobra.Command {
 	}
 	root.SetOut(s.Out)
 	root.SetErr(s.Err)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return exitcode.UsageError(err) })
 	root.PersistentFlags().CountVarP(&g.verbose, "verbose", "v", "more logging (-v info, -vv debug)")
 	// client-go logs through klog (e.g. "watch ended with error" while an API
 	// server restarts): route it into the same logger, quiet unless -v.
 	root.PersistentPreRun = func(*cobra.Command, []string) { klog.SetSlogLogger(g.logger()) }
 	root.AddCommand(newRunCmd(g), newProbeCmd(g), newValidateCmd(g), newReportCmd(g), newCompareCmd(g), newClusterCmd(g), newCleanupCmd(g), newImageCmd(g), newVersionCmd(g))
+	usage.Strict(root)
 	return root
 }
 
@@ -137,12 +147,14 @@ func buildVersion() Version {
 	return v
 }
 
-func noArgs(cmd *cobra.Command, args []string) error {
-	if len(args) > 0 {
-		return exitcode.Usagef("%s: unexpected argument %q", cmd.CommandPath(), args[0])
-	}
-	return nil
-}
+// The argument validators of pvreboot's commands: a wrong count is a usage
+// error (exit 2) naming the command and what it wants, e.g.
+// "pvreboot run: want 1 argument (SCENARIO.yaml), got 0".
+func noArgs(cmd *cobra.Command, args []string) error { return usage.NoArgs(cmd, args) }
+
+func exactArgs(n int, names ...string) cobra.PositionalArgs { return usage.ExactArgs(n, names...) }
+
+func minimumArgs(n int, names ...string) cobra.PositionalArgs { return usage.MinimumArgs(n, names...) }
 
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)

@@ -3,6 +3,8 @@ package app
 import (
 	"fmt"
 	"os"
+	"path/filepath"
+	"regexp"
 	"text/tabwriter"
 	"time"
 
@@ -36,6 +38,20 @@ func newClusterCreateCmd(g *globals) *cobra.Command {
   pvreboot cluster create --name lab --reuse=false`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkClusterName(o.Name); err != nil {
+				return err
+			}
+			if o.WaitForReady < 0 {
+				return exitcode.Usagef("--wait: %s is negative", o.WaitForReady)
+			}
+			if kubeconfig != "" {
+				// Checked before a cluster is made, not after minutes.
+				if fi, err := os.Stat(filepath.Dir(kubeconfig)); err != nil || !fi.IsDir() {
+					return exitcode.Usagef("--kubeconfig: %s: no such directory to write the kubeconfig in", filepath.Dir(kubeconfig))
+				}
+			} else if cmd.Flags().Changed("kubeconfig") {
+				return exitcode.Usagef("--kubeconfig: empty")
+			}
 			if o.ConfigFile != "" {
 				if _, err := os.Stat(o.ConfigFile); err != nil {
 					return exitcode.Usagef("--config: %v", err)
@@ -66,11 +82,11 @@ func newClusterCreateCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&o.Name, "name", defaultClusterName, "cluster name")
-	cmd.Flags().StringVar(&o.ConfigFile, "config", "kind-config/two-workers.yaml", "kind v1alpha4 config file")
+	cmd.Flags().StringVar(&o.ConfigFile, "config", "kind-config/two-workers.yaml", "kind v1alpha4 config file (empty: kind's default)")
 	cmd.Flags().StringVar(&o.Image, "image", "", "node image (default: kind's)")
 	cmd.Flags().BoolVar(&o.Reuse, "reuse", true, "reuse a healthy existing cluster of that name")
 	cmd.Flags().BoolVar(&o.ReplaceUnhealthy, "replace-unhealthy", true, "with --reuse, delete and recreate a cluster that cannot be reused: node containers not all running, another node image than --image, or not settled within --wait")
-	cmd.Flags().DurationVar(&o.WaitForReady, "wait", 3*time.Minute, "how long to wait for the control plane to be Ready")
+	cmd.Flags().DurationVar(&o.WaitForReady, "wait", 3*time.Minute, "how long to wait for the control plane to be Ready (0: do not wait)")
 	cmd.Flags().BoolVar(&o.Retain, "retain", false, "keep node containers when creation fails, for debugging")
 	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "also write the cluster's kubeconfig to this file")
 	return cmd
@@ -84,6 +100,9 @@ func newClusterDeleteCmd(g *globals) *cobra.Command {
 		Example: "  pvreboot cluster delete --name pvreboot",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkClusterName(name); err != nil {
+				return err
+			}
 			p := kindprovider.New(g.logger(), g.s.Err)
 			ok, err := p.Exists(cmd.Context(), name)
 			if err != nil {
@@ -155,4 +174,15 @@ func newClusterListCmd(g *globals) *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	return cmd
+}
+
+// clusterName is what kind accepts as a cluster name (its container names
+// and kubeconfig context derive from it).
+var clusterName = regexp.MustCompile(`^[a-z0-9.-]+$`)
+
+func checkClusterName(name string) error {
+	if !clusterName.MatchString(name) {
+		return exitcode.Usagef("--name: %q is not a kind cluster name (lowercase letters, digits, '.' and '-')", name)
+	}
+	return nil
 }

@@ -1,10 +1,13 @@
 package app
 
 import (
+	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/pvreboot/pvreboot/cmd/internal/exitcode"
@@ -64,26 +67,73 @@ func (f *imageFlags) bind(cmd *cobra.Command, env map[string]string) {
 	f.versions.Kind, f.versions.Debian = d.Kind, d.Debian
 }
 
-func (f *imageFlags) config(g *globals) (nodeimage.Config, error) {
+func (f *imageFlags) config(cmd *cobra.Command, g *globals) (nodeimage.Config, error) {
+	if err := nonEmpty(cmd, "cache-dir", "source-dir", "kubernetes-version", "etcd-version", "coredns-version", "containerd-version", "crictl-version"); err != nil {
+		return nodeimage.Config{}, err
+	}
+	if f.mirror != "" {
+		if u, err := url.Parse(f.mirror); err != nil || !(u.Scheme == "http" || u.Scheme == "https" || u.Scheme == "file") || (u.Scheme != "file" && u.Host == "") {
+			return nodeimage.Config{}, exitcode.Usagef("--mirror: %q is not a Debian mirror URL (http://, https:// or file:///)", f.mirror)
+		}
+	}
 	cache, err := filepath.Abs(f.cacheDir)
 	if err != nil {
 		return nodeimage.Config{}, exitcode.Usagef("--cache-dir: %v", err)
 	}
-	src, err := filepath.Abs(f.sourceDir)
+	src, err := sourceTree(f.sourceDir)
 	if err != nil {
-		return nodeimage.Config{}, exitcode.Usagef("--source-dir: %v", err)
-	}
-	if _, err := os.Stat(filepath.Join(src, "cmd", "copyprobe")); err != nil {
-		return nodeimage.Config{}, exitcode.Usagef("--source-dir: %s is not the pvreboot source tree (no cmd/copyprobe)", src)
+		return nodeimage.Config{}, err
 	}
 	cfg := nodeimage.Config{
 		Versions: f.versions, CacheDir: cache, SourceDir: src, Image: f.image, Mirror: f.mirror,
 		RestrictOOMScoreAdj: hostNeedsRestrictedOOM(), Progress: g.s.Err, Log: g.logger(),
 	}
 	if err := cfg.Validate(); err != nil {
-		return cfg, exitcode.UsageError(err)
+		return cfg, exitcode.UsageError(errors.New(configFieldsAsFlags(err.Error())))
 	}
 	return cfg, nil
+}
+
+// configFieldsAsFlags renames the fields nodeimage.Config.Validate names
+// ("versions.etcd: ...") after the flags that set them ("--etcd-version: ...").
+func configFieldsAsFlags(msg string) string {
+	lines := strings.Split(msg, "\n")
+	for i, l := range lines {
+		for field, flag := range map[string]string{
+			"cache dir:": "--cache-dir:", "source dir:": "--source-dir:",
+			"versions.kubernetes:": "--kubernetes-version:", "versions.etcd:": "--etcd-version:",
+			"versions.coredns:": "--coredns-version:", "versions.containerd:": "--containerd-version:",
+			"versions.crictl:": "--crictl-version:",
+		} {
+			if rest, ok := strings.CutPrefix(l, field); ok {
+				lines[i] = flag + rest
+			}
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// nonEmpty rejects an empty value given to one of the named flags.
+func nonEmpty(cmd *cobra.Command, names ...string) error {
+	for _, n := range names {
+		if f := cmd.Flags().Lookup(n); f != nil && f.Value.String() == "" {
+			return exitcode.Usagef("--%s: empty", n)
+		}
+	}
+	return nil
+}
+
+// sourceTree returns the absolute path of the pvreboot source tree at dir
+// (the value of --source-dir).
+func sourceTree(dir string) (string, error) {
+	src, err := filepath.Abs(dir)
+	if err != nil {
+		return "", exitcode.Usagef("--source-dir: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(src, "cmd", "copyprobe")); err != nil {
+		return "", exitcode.Usagef("--source-dir: %s is not the pvreboot source tree (no cmd/copyprobe)", src)
+	}
+	return src, nil
 }
 
 func newImageBuildCmd(g *globals) *cobra.Command {
@@ -98,7 +148,7 @@ func newImageBuildCmd(g *globals) *cobra.Command {
   pvreboot image build --kubernetes-version v1.37.2 --image pvreboot/node:test`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := f.config(g)
+			cfg, err := f.config(cmd, g)
 			if err != nil {
 				return err
 			}
@@ -122,16 +172,15 @@ func newImageListCmd(g *globals) *cobra.Command {
 		Example: "  pvreboot image list\n  pvreboot image list -o json",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if output != "text" && output != "json" {
+				return exitcode.Usagef("--output: unknown format %q (want text or json)", output)
+			}
 			infos, err := nodeimage.List(cmd.Context(), nil)
 			if err != nil {
 				return err
 			}
-			switch output {
-			case "json":
+			if output == "json" {
 				return writeJSON(g.s.Out, infos)
-			case "text":
-			default:
-				return exitcode.Usagef("--output: unknown format %q (want text or json)", output)
 			}
 			tw := tabwriter.NewWriter(g.s.Out, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "IMAGE\tKIND\tSIZE\tCREATED\tVERSIONS")
@@ -154,12 +203,12 @@ func newImageProbeCmd(g *globals) *cobra.Command {
   pvreboot image probe --busybox /bin/busybox`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			src, err := filepath.Abs(sourceDir)
-			if err != nil {
-				return exitcode.Usagef("--source-dir: %v", err)
+			if err := nonEmpty(cmd, "source-dir", "busybox"); err != nil {
+				return err
 			}
-			if _, err := os.Stat(filepath.Join(src, "cmd", "copyprobe")); err != nil {
-				return exitcode.Usagef("--source-dir: %s is not the pvreboot source tree (no cmd/copyprobe)", src)
+			src, err := sourceTree(sourceDir)
+			if err != nil {
+				return err
 			}
 			if _, err := os.Stat(busybox); err != nil {
 				return exitcode.Usagef("--busybox: %v (install Debian's busybox-static)", err)

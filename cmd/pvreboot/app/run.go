@@ -1,14 +1,15 @@
 package app
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/pvreboot/pvreboot/cmd/internal/exitcode"
 	kindprovider "github.com/pvreboot/pvreboot/framework/cluster/kind"
+	"github.com/pvreboot/pvreboot/framework/localpv"
 	"github.com/pvreboot/pvreboot/framework/reboot"
 	"github.com/pvreboot/pvreboot/framework/report"
 	"github.com/pvreboot/pvreboot/framework/runner"
@@ -19,6 +20,9 @@ import (
 
 // dryRunPlan prints what a run would reboot; it creates nothing.
 func dryRunPlan(cmd *cobra.Command, g *globals, s *scenario.Scenario, allowReboot bool) error {
+	if s.Spec.Cluster.Kind == nil {
+		return errors.New("the scenario names no kind cluster")
+	}
 	ctx := cmd.Context()
 	name := s.Spec.Cluster.Kind.Name
 	p := kindprovider.New(g.logger(), g.s.Err)
@@ -39,7 +43,7 @@ func dryRunPlan(cmd *cobra.Command, g *globals, s *scenario.Scenario, allowReboo
 
 // printPlan prints the reboot plan; a refused plan is bad input (exit 2).
 func printPlan(cmd *cobra.Command, g *globals, client kubernetes.Interface, s *scenario.Scenario, allowReboot bool) error {
-	plan, err := runner.BuildPlan(cmd.Context(), client, s, allowReboot)
+	plan, err := runner.BuildPlan(cmd.Context(), client, s, runner.PlanOptions{AllowReboot: allowReboot})
 	if err != nil {
 		return err
 	}
@@ -64,11 +68,19 @@ func newRunCmd(g *globals) *cobra.Command {
 			"and judges the scenario's budgets. Exit 0 pass, 1 budget violated, 2 invalid input, 3 infrastructure.",
 		Example: `  pvreboot run scenarios/sendfile-after-reboot.yaml --probe-image pvreboot/copyprobe:dev
   pvreboot run scenarios/regression-io-throttle.yaml --output-dir _artifacts/throttle`,
-		Args: cobra.ExactArgs(1),
+		Args: exactArgs(1, "SCENARIO.yaml"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := scenario.Load(args[0])
 			if err != nil {
 				return exitcode.UsageError(err)
+			}
+			// Only the person running pvreboot authorises rebooting machines.
+			if v, ok := g.env["PVREBOOT_ALLOW_REBOOT"]; ok && !allowReboot {
+				b, perr := strconv.ParseBool(v)
+				if perr != nil {
+					return exitcode.Usagef("PVREBOOT_ALLOW_REBOOT=%q: want true or false", v)
+				}
+				allowReboot = b
 			}
 			useExisting := kubeconfig != "" || kubeContext != "" || s.Spec.Cluster.Existing != nil
 			base, _ := os.Getwd()
@@ -97,14 +109,21 @@ func newRunCmd(g *globals) *cobra.Command {
 				if es.Context == "" && s.Spec.Cluster.Existing != nil {
 					es.Context = s.Spec.Cluster.Existing.Context
 				}
+				if dryRun {
+					// Reads only: no helper namespace, no image load.
+					client, err := runner.ExistingForPlan(ctx, s, es)
+					if err != nil {
+						return err
+					}
+					return printPlan(cmd, g, client, s, allowReboot)
+				}
 				if cfg, err = runner.Existing(ctx, s, es); err != nil {
 					return err
 				}
-				if dryRun {
-					defer func() { _ = cfg.Close(context.WithoutCancel(ctx)) }()
-					return printPlan(cmd, g, cfg.Client, s, allowReboot)
-				}
 			} else if cfg, _, err = runner.Kind(ctx, s, runner.KindSetup{NodeImage: nodeImage, ProbeImage: probeImage, BaseDir: base, SSHAgentSocket: g.env["SSH_AUTH_SOCK"], Log: g.logger(), Progress: g.s.Err}); err != nil {
+				if errors.Is(err, kindprovider.ErrNotOwned) {
+					return exitcode.UsageError(err)
+				}
 				return err
 			}
 			cfg.Keep = keep
@@ -113,6 +132,7 @@ func newRunCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			defer g.registerRun(run)()
 			runErr := run.Execute(ctx)
 			if err := runner.WriteOutputs(outputDir, run.Result); err != nil {
 				runErr = errors.Join(runErr, err)
@@ -121,7 +141,7 @@ func newRunCmd(g *globals) *cobra.Command {
 			_ = report.Text(g.s.Out, run.Result)
 			fmt.Fprintf(g.s.Out, "\nresults in %s (result.json, summary.txt, summary.md, junit.xml)\n", outputDir)
 			if runErr != nil {
-				if errors.Is(runErr, reboot.ErrRefused) || errors.Is(runErr, runner.ErrUnsupported) {
+				if errors.Is(runErr, reboot.ErrRefused) || errors.Is(runErr, runner.ErrUnsupported) || errors.Is(runErr, localpv.ErrUnsafe) {
 					return exitcode.UsageError(runErr)
 				}
 				return runErr
@@ -139,7 +159,7 @@ func newRunCmd(g *globals) *cobra.Command {
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the reboot plan (nodes, method, affected pods, safety checks) and change nothing")
 	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig of an existing cluster (default: $KUBECONFIG, ~/.kube/config); pvreboot never creates or deletes it")
 	cmd.Flags().StringVar(&kubeContext, "context", "", "kubeconfig context of an existing cluster")
-	cmd.Flags().BoolVar(&allowReboot, "allow-reboot", false, "confirm rebooting real machines (ssh, command, node-pod methods)")
+	cmd.Flags().BoolVar(&allowReboot, "allow-reboot", false, "confirm rebooting real machines (ssh, command, node-pod methods); also PVREBOOT_ALLOW_REBOOT=true. A scenario file cannot")
 	return cmd
 }
 

@@ -16,7 +16,7 @@ func newValidateCmd(g *globals) *cobra.Command {
 		Use:     "validate FILE...",
 		Short:   "Check scenario files: strict decoding, defaults, every problem with its field path",
 		Example: "  pvreboot validate scenarios/*.yaml",
-		Args:    cobra.MinimumNArgs(1),
+		Args:    minimumArgs(1, "FILE..."),
 		RunE: func(_ *cobra.Command, args []string) error {
 			bad := 0
 			for _, f := range args {
@@ -49,7 +49,7 @@ func newReportCmd(g *globals) *cobra.Command {
 		Short: "Render a run's Result (or a probe report) as text, Markdown, JUnit or JSON",
 		Example: `  pvreboot report _artifacts/result.json --format markdown >> "$GITHUB_STEP_SUMMARY"
   pvreboot probe --dir /mnt/disk -o json > probe.json && pvreboot report probe.json`,
-		Args: cobra.ExactArgs(1),
+		Args: exactArgs(1, "RESULT.json"),
 		RunE: func(_ *cobra.Command, args []string) error {
 			if !contains(report.Formats, format) {
 				return exitcode.Usagef("--format: unknown format %q (want text, markdown, junit or json)", format)
@@ -81,7 +81,7 @@ func newCompareCmd(g *globals) *cobra.Command {
 			"Mann-Whitney U test of NEW's per-call latencies against BASE's scaled by --max-slowdown.",
 		Example: `  pvreboot compare stored-baseline.json _artifacts/result.json
   pvreboot compare warm.json cold.json --max-slowdown 1.2`,
-		Args: cobra.ExactArgs(2),
+		Args: exactArgs(2, "BASE.json", "NEW.json"),
 		RunE: func(_ *cobra.Command, args []string) error {
 			if !(maxSlowdown >= 1) {
 				return exitcode.Usagef("--max-slowdown: must be >= 1, got %g", maxSlowdown)
