@@ -1,11 +1,14 @@
 # Thin targets: the work is in ci/.
-.PHONY: build test verify bench images cluster e2e e2e-kind
+.PHONY: build test verify fuzz bench images cluster e2e e2e-kind
 build:
 	ci/build.sh
 test:
 	ci/test.sh
 verify:
 	ci/verify.sh
+# Each fuzz target for FUZZTIME (default 15s).
+fuzz:
+	ci/fuzz.sh
 bench:
 	go test -run XXX -bench . -benchtime 2s ./framework/probe
 # Docker engine, kind node image and probe image, built where missing.

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the ci/ scripts: strict mode, Go on PATH, and a timing helper.
 set -o errexit -o nounset -o pipefail
 export PATH="/usr/local/go/bin:${PATH}"

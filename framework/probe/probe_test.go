@@ -325,3 +325,16 @@ func TestCollectEnv(t *testing.T) {
 		t.Error("CollectEnv of a missing dir succeeded")
 	}
 }
+
+// FuzzParseSize: the probe's size flags never panic and never overflow.
+func FuzzParseSize(f *testing.F) {
+	for _, s := range []string{"16Mi", "256Mi", "1", "4611686018427387904", "9223372036854775807Ti", "-1", "1.5Gi", " 2 GB "} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := ParseSize(s)
+		if err == nil && (n <= 0 || n > 1<<62) {
+			t.Fatalf("ParseSize(%q) = %d, outside (0, 2^62]", s, n)
+		}
+	})
+}

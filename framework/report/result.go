@@ -136,27 +136,37 @@ func ReadFile(path string) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read result: %w", err)
 	}
+	r, err := Decode(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return r, nil
+}
+
+// Decode reads a Result, or a probe report (wrapped as a one-phase Result),
+// by its schema.
+func Decode(b []byte) (*Result, error) {
 	var head struct {
 		Schema string `json:"schema"`
 	}
 	if err := json.Unmarshal(b, &head); err != nil {
-		return nil, fmt.Errorf("%s: not JSON: %w", path, err)
+		return nil, fmt.Errorf("not JSON: %w", err)
 	}
 	switch head.Schema {
 	case Schema:
 		var r Result
 		if err := json.Unmarshal(b, &r); err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
+			return nil, err
 		}
 		return &r, nil
 	case probe.Schema:
 		var p probe.Report
 		if err := json.Unmarshal(b, &p); err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
+			return nil, err
 		}
 		return FromProbe(&p), nil
 	}
-	return nil, fmt.Errorf("%s: schema %q is neither %s nor %s", path, head.Schema, Schema, probe.Schema)
+	return nil, fmt.Errorf("schema %q is neither %s nor %s", head.Schema, Schema, probe.Schema)
 }
 
 // FromProbe wraps a host probe report as a one-phase Result.

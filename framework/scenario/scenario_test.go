@@ -3,10 +3,13 @@ package scenario
 import (
 	"errors"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 func TestValidFixtures(t *testing.T) {
@@ -138,17 +141,82 @@ func TestParseThroughput(t *testing.T) {
 	}
 }
 
+// FuzzParse: decoding and validation never panic, and whatever validates
+// yields only valid Kubernetes names, paths under pvreboot's root and sizes
+// that cannot overflow.
 func FuzzParse(f *testing.F) {
 	files, _ := filepath.Glob("testdata/*.yaml")
-	for _, file := range files {
+	shipped, _ := filepath.Glob("../../scenarios/*.yaml")
+	for _, file := range append(files, shipped...) {
 		b, _ := os.ReadFile(file)
 		f.Add(b)
 	}
 	f.Add([]byte("spec: {budgets: [{statistical: {}}]}"))
+	f.Add([]byte("a: &a [*a, *a]\nb: &b [*a, *a]\nc: [*b, *b]"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s, err := Parse(b)
-		if err == nil && s.Validate() != nil {
-			t.Fatal("Parse accepted a scenario that does not validate")
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("error is not ErrInvalid: %v", err)
+			}
+			return
+		}
+		if err := s.Validate(); err != nil {
+			t.Fatalf("Parse accepted a scenario that does not validate: %v", err)
+		}
+		checkDerived(t, s)
+	})
+}
+
+// checkDerived checks every name and path a run derives from a valid scenario.
+func checkDerived(t *testing.T, s *Scenario) {
+	t.Helper()
+	bad := func(what, v string, msgs []string) {
+		if len(msgs) > 0 {
+			t.Fatalf("%s %q is invalid: %v", what, v, msgs)
+		}
+	}
+	bad("label value", s.Metadata.Name, validation.IsValidLabelValue(s.Metadata.Name))
+	const root = "/mnt/pvreboot"
+	for _, v := range s.Spec.Volumes {
+		for i := 0; i < v.Instances(); i++ {
+			name := v.InstanceName(i)
+			bad("PVC name", name, validation.IsDNS1123Label(name))
+			pv := "pvreboot-ffffffff-" + name
+			bad("PV name", pv, validation.IsDNS1123Subdomain(pv))
+			p := path.Join(root, pv)
+			if path.Dir(p) != root || strings.ContainsAny(name, "/.$`\\'\" ") {
+				t.Fatalf("volume %q leaves the root: %s", name, p)
+			}
+			if unit := strings.ReplaceAll(strings.TrimPrefix(p, "/"), "-", `\x2d`); len(unit)+len(".mount") > 255 {
+				t.Fatalf("mount unit of %q is %d characters", name, len(unit)+6)
+			}
+		}
+		bad("StorageClass", v.StorageClass, validation.IsDNS1123Subdomain(v.StorageClass))
+		if n := v.Bytes(); n < MinVolumeBytes || n > MaxVolumeBytes {
+			t.Fatalf("volume size %d out of bounds", n)
+		}
+	}
+	w := s.Spec.Workload
+	if f, c := w.FileBytes(), w.ChunkBytes(); f < MinCopyBytes || c < MinCopyBytes || c > MaxChunkBytes || (f+c-1)/c*int64(w.Copies()) > MaxCalls {
+		t.Fatalf("workload out of bounds: file %d chunk %d copies %d", f, c, w.Copies())
+	}
+	if k := s.Spec.Cluster.Kind; k != nil {
+		bad("kind node name", k.Name+"-control-plane", validation.IsDNS1123Label(k.Name+"-control-plane"))
+	}
+	for _, n := range s.Spec.Cluster.Nodes.Names {
+		bad("node name", n, validation.IsDNS1123Subdomain(n))
+	}
+}
+
+func FuzzParseBytes(f *testing.F) {
+	for _, s := range []string{"2Gi", "16M", "1.5Gi", "4611686018427387904", "1e3", "100m", "-1", "NaN", "0x10", "64Ti", "65Ti"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := ParseBytes(s)
+		if err == nil && (n <= 0 || n > MaxVolumeBytes) {
+			t.Fatalf("ParseBytes(%q) = %d, outside (0, 64Ti]", s, n)
 		}
 	})
 }
