@@ -11,6 +11,7 @@ import (
 	"github.com/pvreboot/pvreboot/cmd/pvreboot/app"
 	"github.com/pvreboot/pvreboot/framework/runner"
 	"github.com/pvreboot/pvreboot/framework/scenario"
+	"k8s.io/utils/ptr"
 )
 
 // A run that dies (the process killed, here: never cleaned up) leaves its
@@ -18,7 +19,7 @@ import (
 var _ = Describe("pvreboot cleanup", Ordered, Serial, Label("kind", "disruptive", "cleanup"), func() {
 	It("removes what a dead run left, and a dry run removes nothing", func(ctx SpecContext) {
 		_, s, _, setup := shippedScenario("sendfile-after-reboot.yaml")
-		s.Spec.Volumes = append(s.Spec.Volumes, scenario.Volume{Name: "raw", Count: 1, Backing: scenario.BackingBlock, Size: "600Mi", StorageClass: s.Spec.Volumes[0].StorageClass})
+		s.Spec.Volumes = append(s.Spec.Volumes, scenario.Volume{Name: "raw", Count: ptr.To(1), Backing: scenario.BackingBlock, Size: "600Mi", StorageClass: s.Spec.Volumes[0].StorageClass})
 		Expect(s.Validate()).To(Succeed())
 		rc, _, err := runner.Kind(ctx, s, setup)
 		Expect(err).NotTo(HaveOccurred())
@@ -45,7 +46,7 @@ var _ = Describe("pvreboot cleanup", Ordered, Serial, Label("kind", "disruptive"
 		Expect(out).To(ContainSubstring("removed PV pvreboot-" + id + "-raw"))
 		expectNothingLeft(ctx, rc, id)
 		for _, name := range []string{"data", "raw"} {
-			b, err := rc.Nodes.NodeExec(ctx, rc.Scenario.Spec.Cluster.Nodes.Names[0], "sh", "-c", "ls /mnt/pvreboot /etc/systemd/system | grep -c pvreboot-"+id+"-"+name+" || true")
+			b, err := rc.Nodes.NodeExec(ctx, rc.Scenario.Spec.Cluster.Nodes.Names[0], nil, "sh", "-c", "ls /mnt/pvreboot /etc/systemd/system | grep -c pvreboot-"+id+"-"+name+" || true")
 			Expect(err).NotTo(HaveOccurred())
 			Expect(strings.TrimSpace(string(b))).To(Equal("0"), "files or units of %s left", name)
 		}

@@ -150,7 +150,7 @@ var _ = Describe("kind cluster without a registry", Ordered, Serial, Label("kind
 		fetch := fmt.Sprintf("/bin/busybox nc -w 5 %s 8080 > /data/fetched && /bin/busybox sha256sum /data/fetched /bin/busybox", pod.Status.PodIP)
 		Eventually(ctx, func(g Gomega) {
 			out, _, err := workload.Exec(ctx, rc, client, ns, client2, workload.ContainerName,
-				[]string{"/bin/busybox", "sh", "-c", fetch})
+				[]string{"/bin/busybox", "sh", "-c", fetch}, nil)
 			g.Expect(err).NotTo(HaveOccurred())
 			lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 			g.Expect(lines).To(HaveLen(2))

@@ -58,6 +58,9 @@ var _ = Describe("reboot scenarios on kind", Serial, Label("kind", "disruptive",
 				var err error
 				rc, _, err = runner.Kind(ctx, s, setup)
 				Expect(err).NotTo(HaveOccurred())
+				// The person running the suite authorises the command
+				// rebooter (docker restart of the kind node): --allow-reboot.
+				rc.AllowReboot = s.Spec.Reboot.Method == scenario.RebootCommand
 				run, err = runner.New(rc)
 				Expect(err).NotTo(HaveOccurred())
 				loops = loopDevices(ctx, rc)
@@ -148,7 +151,7 @@ func expectNothingLeft(ctx context.Context, rc runner.Config, id string) {
 		Expect(scs.Items).To(BeEmpty(), "StorageClasses of pvreboot with no PV left")
 	}
 	for _, node := range rc.Scenario.Spec.Cluster.Nodes.Names {
-		out, err := rc.Nodes.NodeExec(ctx, node, "sh", "-c", fmt.Sprintf(
+		out, err := rc.Nodes.NodeExec(ctx, node, nil, "sh", "-c", fmt.Sprintf(
 			"ls /etc/systemd/system | grep -e %[1]s -e '%[2]s' || true; grep ' /mnt/pvreboot/%[1]s' /proc/self/mountinfo || true; losetup -a | grep /mnt/pvreboot/%[1]s || true; ls /mnt/pvreboot | grep %[1]s || true",
 			"pvreboot-"+id, strings.ReplaceAll("pvreboot-"+id, "-", `\\x2d`)))
 		Expect(err).NotTo(HaveOccurred())
@@ -210,7 +213,7 @@ func (interrupter) Write(b []byte) (int, error) {
 // attached, each as "name backing-device:inode".
 func loopDevices(ctx context.Context, rc runner.Config) []string {
 	GinkgoHelper()
-	out, err := rc.Nodes.NodeExec(ctx, rc.Scenario.Spec.Cluster.Nodes.Names[0], "losetup", "--list", "--noheadings", "--raw", "--output", "NAME,BACK-MAJ:MIN,BACK-INO")
+	out, err := rc.Nodes.NodeExec(ctx, rc.Scenario.Spec.Cluster.Nodes.Names[0], nil, "losetup", "--list", "--noheadings", "--raw", "--output", "NAME,BACK-MAJ:MIN,BACK-INO")
 	Expect(err).NotTo(HaveOccurred(), string(out))
 	var l []string
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 )
 
 // A real sshd (Debian's openssh-server, carried by the node image) in the
@@ -47,11 +48,12 @@ var _ = Describe("reboot over SSH", Ordered, Serial, Label("kind", "disruptive",
 		sshPub, err := ssh.NewPublicKey(pub)
 		Expect(err).NotTo(HaveOccurred())
 
-		s.Spec.Workload.FileSize, s.Spec.Workload.Iterations = "64Mi", 3
-		s.Spec.Reboot.Method, s.Spec.Reboot.AllowReboot = scenario.RebootSSH, true
-		s.Spec.Reboot.SSH = &scenario.SSHReboot{User: "root", Port: 22, KeyFile: keyFile, KnownHosts: knownHosts, Mode: "reboot"}
+		s.Spec.Workload.FileSize, s.Spec.Workload.Iterations = "64Mi", ptr.To(3)
+		s.Spec.Reboot.Method = scenario.RebootSSH
+		s.Spec.Reboot.SSH = &scenario.SSHReboot{User: "root", Port: ptr.To(22), KeyFile: keyFile, KnownHosts: knownHosts, Mode: "reboot"}
 		Expect(s.Validate()).To(Succeed())
 		rc, _, err = runner.Kind(ctx, s, setup)
+		rc.AllowReboot = true // what --allow-reboot says
 		Expect(err).NotTo(HaveOccurred())
 		node = s.Spec.Cluster.Nodes.Names[0]
 
@@ -66,17 +68,17 @@ var _ = Describe("reboot over SSH", Ordered, Serial, Label("kind", "disruptive",
 		Expect(err).NotTo(HaveOccurred())
 
 		By("starting sshd in " + node)
-		_, err = rc.Nodes.NodeExec(ctx, node, "sh", "-c",
+		_, err = rc.Nodes.NodeExec(ctx, node, nil, "sh", "-c",
 			`ssh-keygen -A >/dev/null && mkdir -p /root/.ssh && chmod 700 /root/.ssh && printf '%s' "$1" > /root/.ssh/authorized_keys && systemctl start ssh`,
 			"sh", string(ssh.MarshalAuthorizedKey(sshPub)))
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(func(ctx SpecContext) {
-			_, err := rc.Nodes.NodeExec(ctx, node, "sh", "-c", "systemctl stop ssh; rm -f /root/.ssh/authorized_keys /etc/ssh/ssh_host_*")
+			_, err := rc.Nodes.NodeExec(ctx, node, nil, "sh", "-c", "systemctl stop ssh; rm -f /root/.ssh/authorized_keys /etc/ssh/ssh_host_*")
 			Expect(err).NotTo(HaveOccurred())
 		}, NodeTimeout(time.Minute))
 
 		By("recording its host key in known_hosts, and a wrong one elsewhere")
-		hostPub, err := rc.Nodes.NodeExec(ctx, node, "cat", "/etc/ssh/ssh_host_ed25519_key.pub")
+		hostPub, err := rc.Nodes.NodeExec(ctx, node, nil, "cat", "/etc/ssh/ssh_host_ed25519_key.pub")
 		Expect(err).NotTo(HaveOccurred())
 		hk, _, _, _, err := ssh.ParseAuthorizedKey(hostPub)
 		Expect(err).NotTo(HaveOccurred())
@@ -101,7 +103,7 @@ var _ = Describe("reboot over SSH", Ordered, Serial, Label("kind", "disruptive",
 		Expect(err.Error()).To(ContainSubstring("does not match"))
 		Expect(err.Error()).To(ContainSubstring("refusing to connect"))
 		// The node was not touched: still Ready, sshd still answers with the right key.
-		_, err = rc.Nodes.NodeExec(ctx, node, "systemctl", "is-active", "ssh")
+		_, err = rc.Nodes.NodeExec(ctx, node, nil, "systemctl", "is-active", "ssh")
 		Expect(err).NotTo(HaveOccurred())
 	}, NodeTimeout(time.Minute))
 
