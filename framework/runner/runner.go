@@ -86,12 +86,12 @@ type Config struct {
 // Run is one scenario run; its steps can be driven one by one (the Ginkgo
 // suite does) or all at once with Execute.
 type Run struct {
-	cfg     Config
-	id      string
-	start   time.Time
-	node    string
-	ns      string
-	prov *localpv.Provisioner
+	cfg   Config
+	id    string
+	start time.Time
+	node  string
+	ns    string
+	prov  *localpv.Provisioner
 	// mu guards ns and volumes, which Leftovers reads from another
 	// goroutine (a second interrupt) while the run cleans up.
 	mu      sync.Mutex
