@@ -53,9 +53,11 @@ func decode(b []byte, s *Scenario) (errs field.ErrorList, fatal bool) {
 		// validation still reports the rest, and ignore the decoder's
 		// (first-only) type error, already reported above with its line.
 		j, err := sigsyaml.YAMLToJSON(b)
-		if err == nil {
-			_ = sjson.UnmarshalCaseSensitivePreserveInts(j, s)
+		if err != nil {
+			// Not even that (a .inf has no JSON form): the shape errors alone.
+			return errs, true
 		}
+		_ = sjson.UnmarshalCaseSensitivePreserveInts(j, s)
 		return errs, false
 	}
 	j, err := sigsyaml.YAMLToJSON(b)

@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"k8s.io/utils/ptr"
 )
@@ -41,11 +44,28 @@ func Parse(b []byte) (*Scenario, error) {
 		return nil, Errors(errs)
 	}
 	s.Default()
-	errs = append(errs, s.validate()...)
+	// A field already reported for its shape (a string where a number goes)
+	// was not decoded: what validation says of its zero value is noise.
+	shape := errs
+	for _, e := range s.validate() {
+		if !reported(shape, e.Field) {
+			errs = append(errs, e)
+		}
+	}
 	if len(errs) > 0 {
 		return nil, Errors(errs)
 	}
 	return &s, nil
+}
+
+// reported reports whether a decoding error covers the field or a parent.
+func reported(errs field.ErrorList, f string) bool {
+	for _, e := range errs {
+		if f == e.Field || strings.HasPrefix(f, e.Field+".") || strings.HasPrefix(f, e.Field+"[") {
+			return true
+		}
+	}
+	return false
 }
 
 // Default fills every unset field with its documented default.

@@ -220,3 +220,16 @@ func FuzzParseBytes(f *testing.F) {
 		}
 	})
 }
+
+// A field reported for its shape is not reported again for its zero value,
+// and a file whose values have no JSON form reports only that.
+func TestShapeErrorsAreReportedOnce(t *testing.T) {
+	t.Parallel()
+	for file, want := range map[string]int{"testdata/invalid-hostile-string-iterations.yaml": 1, "testdata/invalid-hostile-infinite-ratio.yaml": 1} {
+		_, err := Load(file)
+		es, ok := AsInvalid(err)
+		if !ok || len(es) != want {
+			t.Errorf("%s: %d problems, want %d:\n%v", file, len(es), want, err)
+		}
+	}
+}
