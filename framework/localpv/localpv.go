@@ -321,13 +321,16 @@ func ParseKubeletLoops(list, pvName string) []LoopID {
 		if len(f) < 4 {
 			continue
 		}
-		// losetup --raw escapes blanks in file names as \x20.
+		// losetup --raw escapes blanks as \x20: in file names, and in the
+		// padding of its right-aligned BACK-MAJ:MIN column ("\x20\x200:57").
 		if strings.Contains(f[3], marker) {
-			out = append(out, LoopID{Name: f[0], BackMajMin: f[1], BackInode: f[2], BackingFile: f[3]})
+			out = append(out, LoopID{Name: f[0], BackMajMin: unpad(f[1]), BackInode: unpad(f[2]), BackingFile: strings.ReplaceAll(f[3], `\x20`, " ")})
 		}
 	}
 	return out
 }
+
+func unpad(field string) string { return strings.TrimSpace(strings.ReplaceAll(field, `\x20`, " ")) }
 
 // Teardown removes the PVC, PV, the mount unit, mount, loop device, image
 // and directory. It only touches what Create made for this volume, and keeps

@@ -117,7 +117,7 @@ func TestExecArgRefusesControlCharacters(t *testing.T) {
 
 func TestParseKubeletLoops(t *testing.T) {
 	t.Parallel()
-	list := `/dev/loop1 0:64 18 /var/lib/kubelet/plugins/kubernetes.io~local-volume/volumeDevices/pvreboot-1a-data/6f2c4e1a-0b7e-4d7b-9d51-0f0b3b7e2a10
+	list := `/dev/loop1 \x20\x20\x20\x20\x20\x20\x200:64\x20 18 /var/lib/kubelet/plugins/kubernetes.io~local-volume/volumeDevices/pvreboot-1a-data/6f2c4e1a-0b7e-4d7b-9d51-0f0b3b7e2a10
 /dev/loop2 254:0 1155085 /mnt/pvreboot/pvreboot-1a-data.img
 /dev/loop3 0:65 20 /var/lib/kubelet/plugins/kubernetes.io~local-volume/volumeDevices/pvreboot-1a-data-2/0c1d
 /dev/loop4 0:66 7 /

@@ -192,6 +192,11 @@ func TestScriptsUnderSh(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(bin, "mountpoint"), []byte(stub+"exit 1\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// losetup --list --raw pads BACK-MAJ:MIN with escaped blanks, as the real one does.
+	losetup := stub + "case \"$*\" in *--list*) printf '%s\\n' '\\x20\\x20\\x20\\x200:64\\x20 18' ;; esac\n"
+	if err := os.WriteFile(filepath.Join(bin, "losetup"), []byte(losetup), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	sentinel := filepath.Join(outside, "keep")
 	if err := os.WriteFile(sentinel, []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
@@ -215,6 +220,15 @@ func TestScriptsUnderSh(t *testing.T) {
 	}
 	if _, err := os.Stat(legit); !os.IsNotExist(err) {
 		t.Errorf("%s still there: %v", legit, err)
+	}
+	// The kubelet's loop is detached when it is still over the same file
+	// (device and inode), and left when the number now serves another.
+	if err := run(scriptTeardown, root, Block, root+"/pvreboot-1a2b-raw", "pvreboot-1a2b-raw-loop.service", "/dev/loop7", "0:64", "18", "/dev/loop8", "0:64", "99"); err != nil {
+		t.Fatalf("teardown of a block backing: %v", err)
+	}
+	calls, _ := os.ReadFile(log)
+	if !strings.Contains(string(calls), "losetup [-d] [/dev/loop7]") || strings.Contains(string(calls), "losetup [-d] [/dev/loop8]") {
+		t.Errorf("kubelet loops: want /dev/loop7 detached and /dev/loop8 left; calls:\n%s", calls)
 	}
 	refused := [][]string{
 		{root, Directory, outside, ""},
@@ -248,7 +262,7 @@ func TestScriptsUnderSh(t *testing.T) {
 	if _, err := os.Stat(sentinel); err != nil {
 		t.Fatalf("a file outside the root was touched: %v", err)
 	}
-	calls, _ := os.ReadFile(log)
+	calls, _ = os.ReadFile(log)
 	if !strings.Contains(string(calls), "systemctl [disable] [--now] [u$(touch pwned).mount]") {
 		t.Errorf("the hostile unit did not reach systemctl as one literal argument; calls:\n%s", calls)
 	}

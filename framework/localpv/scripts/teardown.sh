@@ -48,7 +48,9 @@ if [ "$backing" != directory ]; then
         /dev/loop[0-9]*) ;;
         *) echo "teardown: $loop is not a loop device" >&2; exit 2 ;;
       esac
-      if [ "$(losetup --list --noheadings --raw --output BACK-MAJ:MIN,BACK-INO "$loop" 2>/dev/null)" = "$majmin $inode" ]; then
+      # --raw pads BACK-MAJ:MIN with escaped blanks ("\x20\x200:57"): drop them.
+      got=$(losetup --list --noheadings --raw --output BACK-MAJ:MIN,BACK-INO "$loop" 2>/dev/null | sed 's/\\x20//g') || got=
+      if [ "$got" = "$majmin $inode" ]; then
         losetup -d "$loop" || true
       fi
     done
