@@ -339,6 +339,14 @@ func (p *Provisioner) Teardown(ctx context.Context, v *Volume) error {
 	if v == nil {
 		return nil
 	}
+	return errors.Join(p.TeardownObjects(ctx, v), p.TeardownNode(ctx, v))
+}
+
+// TeardownObjects removes the volume's PVC and PV (what needs no node).
+func (p *Provisioner) TeardownObjects(ctx context.Context, v *Volume) error {
+	if v == nil {
+		return nil
+	}
 	var errs []error
 	if v.ClaimName != "" && v.Namespace != "" {
 		if err := p.client.CoreV1().PersistentVolumeClaims(v.Namespace).Delete(ctx, v.ClaimName, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
@@ -348,7 +356,7 @@ func (p *Provisioner) Teardown(ctx context.Context, v *Volume) error {
 	if err := p.client.CoreV1().PersistentVolumes().Delete(ctx, v.PVName, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 		errs = append(errs, fmt.Errorf("delete PV %s: %w", v.PVName, err))
 	}
-	return errors.Join(append(errs, p.TeardownNode(ctx, v))...)
+	return errors.Join(errs...)
 }
 
 // TeardownNode removes the node side of a volume: units, mount, loop
@@ -377,8 +385,8 @@ func (p *Provisioner) TeardownNode(ctx context.Context, v *Volume) error {
 // ListBackings lists the names directly under root on the node (nothing
 // when root does not exist), for the sweep.
 func (p *Provisioner) ListBackings(ctx context.Context, node, root string) ([]byte, error) {
-	if !rootRE.MatchString(root) || path.Clean(root) != root {
-		return nil, unsafe("root %q: want a clean absolute path of plain names", root)
+	if root != Root {
+		return nil, unsafe("root %q: backings live under %s only", root, Root)
 	}
 	return p.nodes.NodeExec(ctx, node, nil, scriptArgv(scriptListBackings, root)...)
 }

@@ -201,11 +201,13 @@ func TestScriptsUnderSh(t *testing.T) {
 	if err := os.WriteFile(sentinel, []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	var lastOut string
 	run := func(name string, args ...string) error {
 		cmd := exec.Command(sh, append([]string{"-c", script(name), name}, args...)...)
 		cmd.Env = []string{"PATH=" + bin + ":/usr/bin:/bin"}
 		cmd.Dir = dir // a hostile "touch pwned" would create dir/pwned
 		out, err := cmd.CombinedOutput()
+		lastOut = string(out)
 		if err != nil {
 			t.Logf("%s %q: %v: %s", name, args, err, out)
 		}
@@ -242,14 +244,16 @@ func TestScriptsUnderSh(t *testing.T) {
 		{root, Block, root + "/pvreboot-1-a", "pvreboot-1-a-loop.service", "/etc/passwd", "0:1", "2"},
 	}
 	for _, args := range refused {
-		if err := run(scriptTeardown, args...); err == nil {
-			t.Errorf("teardown %q was not refused", args)
+		err := run(scriptTeardown, args...)
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.HasPrefix(lastOut, "teardown: ") {
+			t.Errorf("teardown %q was not refused with its own message (exit 2): %v: %s", args, err, lastOut)
 		}
 	}
 	// Hostile values within the root (no "/"): taken as names, never run.
 	for _, args := range [][]string{
-		{root, Filesystem, root + "/pvreboot-1-$(touch pwned)", "u$(touch pwned).mount"},
-		{root, Block, root + "/pvreboot-1-`touch pwned`", "u;touch pwned.service", "/dev/loop1;touch pwned", "0:1", "2"},
+		{root, Filesystem, root + "/pvreboot-1-$(touch pwned)", "mnt-x$(touch pwned).mount"},
+		{root, Block, root + "/pvreboot-1-`touch pwned`", "pvreboot-1-x;touch pwned-loop.service", "/dev/loop1", "0:1", "2"},
 	} {
 		_ = run(scriptTeardown, args...)
 	}
@@ -263,7 +267,8 @@ func TestScriptsUnderSh(t *testing.T) {
 		t.Fatalf("a file outside the root was touched: %v", err)
 	}
 	calls, _ = os.ReadFile(log)
-	if !strings.Contains(string(calls), "systemctl [disable] [--now] [u$(touch pwned).mount]") {
+	if !strings.Contains(string(calls), "systemctl [disable] [--now] [mnt-x$(touch pwned).mount]") ||
+		!strings.Contains(string(calls), "systemctl [disable] [--now] [pvreboot-1-x;touch pwned-loop.service]") {
 		t.Errorf("the hostile unit did not reach systemctl as one literal argument; calls:\n%s", calls)
 	}
 }

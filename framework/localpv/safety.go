@@ -7,8 +7,13 @@ import (
 	"regexp"
 	"slices"
 
+	"github.com/pvreboot/pvreboot/framework/scenario"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
+
+// Root is the only folder on a node under which pvreboot makes backings
+// (on kind: the extraMount of every node).
+const Root = "/mnt/pvreboot"
 
 // ErrUnsafe marks a volume the node layer refuses to touch: a name or path
 // that is not one pvreboot makes, whatever validated it before.
@@ -17,13 +22,14 @@ var ErrUnsafe = errors.New("refused by the node layer")
 var (
 	runRE    = regexp.MustCompile(`^[0-9a-f]{1,8}$`)
 	optionRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:=+/-]{0,127}$`)
-	// rootRE: an absolute path of plain components.
-	rootRE = regexp.MustCompile(`^(/[A-Za-z0-9_][A-Za-z0-9_.-]*)+$`)
 	// backingRE: pvreboot-<run>-<DNS label>.
 	backingRE = regexp.MustCompile(`^pvreboot-[0-9a-f]{1,8}-[a-z0-9]([-a-z0-9]{0,51}[a-z0-9])?$`)
 )
 
-func safeOption(o string) bool { return optionRE.MatchString(o) && o != "loop" }
+// safeOption: one option of the scenario's allow-list for the filesystem.
+func safeOption(fsType, o string) bool {
+	return optionRE.MatchString(o) && scenario.CheckMountOption(fsType, o) == nil
+}
 
 // maxNameLen keeps the mount unit name, where each "-" of the name costs 4
 // characters, within systemd's 255 (see scenario.MaxVolumeNameLen).
@@ -59,15 +65,15 @@ func checkSpec(s Spec) error {
 		errs = append(errs, unsafe("fsType %q: want ext4, xfs or btrfs", s.FSType))
 	}
 	for _, o := range s.MountOptions {
-		if !safeOption(o) {
+		if !safeOption(s.FSType, o) {
 			errs = append(errs, unsafe("mount option %q: want one option of letters, digits and _.:=+/-", o))
 		}
 	}
 	if s.SizeBytes <= 0 || s.SizeBytes > 64<<40 {
 		errs = append(errs, unsafe("size %d: want 1 byte to 64Ti", s.SizeBytes))
 	}
-	if !rootRE.MatchString(s.Root) || path.Clean(s.Root) != s.Root {
-		errs = append(errs, unsafe("root %q: want a clean absolute path of plain names", s.Root))
+	if s.Root != Root {
+		errs = append(errs, unsafe("root %q: backings live under %s only", s.Root, Root))
 	}
 	return errors.Join(errs...)
 }
@@ -76,12 +82,16 @@ func checkSpec(s Spec) error {
 // for a volume: Path directly under Root and named pvreboot-<run>-<name>,
 // the image beside it, the unit whose name follows from them.
 func checkVolume(v *Volume) error {
-	if !rootRE.MatchString(v.Root) || path.Clean(v.Root) != v.Root {
-		return unsafe("root %q: want a clean absolute path of plain names", v.Root)
+	if v.Root != Root {
+		return unsafe("root %q: backings live under %s only", v.Root, Root)
 	}
 	dir, base := path.Split(v.Path)
 	if path.Clean(dir) != v.Root || !backingRE.MatchString(base) {
 		return unsafe("path %q: not a backing pvreboot makes (%s/pvreboot-<run>-<name>)", v.Path, v.Root)
+	}
+	if v.PVName != base {
+		// The loop unit is named after the PV: both must be the same volume's.
+		return unsafe("PV %q does not own path %q", v.PVName, v.Path)
 	}
 	if msgs := validation.IsDNS1123Subdomain(v.Node); len(msgs) > 0 {
 		return unsafe("node name %q: not a DNS-1123 subdomain", v.Node)

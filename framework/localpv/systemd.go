@@ -40,6 +40,10 @@ func unitValue(v string) (string, error) {
 		if r < 0x20 || r == 0x7f {
 			return "", fmt.Errorf("unit file value %q: control character %q cannot be written in a unit file", v, r)
 		}
+		if r == '\\' {
+			// A trailing one continues the line; none is needed in a path.
+			return "", fmt.Errorf("unit file value %q: a backslash is refused", v)
+		}
 	}
 	return strings.ReplaceAll(v, "%", "%%"), nil
 }
@@ -93,7 +97,7 @@ func execLine(argv ...string) (string, error) {
 func MountUnit(image, mountPoint, fsType string, options []string) (string, error) {
 	opts := []string{"loop"}
 	for _, o := range options {
-		if !safeOption(o) {
+		if !safeOption(fsType, o) {
 			return "", fmt.Errorf("mount option %q: want one option of letters, digits and _.:=+/-", o)
 		}
 		opts = append(opts, o)

@@ -4,12 +4,18 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
+	"regexp"
 	"strings"
 	"text/template"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/validation"
+
 	"github.com/pvreboot/pvreboot/framework/exec"
 )
+
+var providerIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9:/._-]*$`)
 
 // NodeInfo is what a command template can use.
 type NodeInfo struct {
@@ -36,6 +42,17 @@ func (Command) Method() string { return "command" }
 func (c Command) Render(n NodeInfo) ([]string, error) {
 	if len(c.Argv) == 0 {
 		return nil, fmt.Errorf("command rebooter: empty argv")
+	}
+	// The node's facts come from the API server: each must be what it says,
+	// so that none can become an option ("-oProxyCommand=...") or text.
+	if msgs := validation.IsDNS1123Subdomain(n.Name); len(msgs) > 0 {
+		return nil, fmt.Errorf("command rebooter: node name %q: %s", n.Name, strings.Join(msgs, "; "))
+	}
+	if n.Address != "" && net.ParseIP(n.Address) == nil {
+		return nil, fmt.Errorf("command rebooter: node %s: address %q is not an IP address", n.Name, n.Address)
+	}
+	if n.ProviderID != "" && !providerIDRE.MatchString(n.ProviderID) {
+		return nil, fmt.Errorf("command rebooter: node %s: providerID %q has characters other than letters, digits and :/._-", n.Name, n.ProviderID)
 	}
 	out := make([]string, len(c.Argv))
 	for i, a := range c.Argv {

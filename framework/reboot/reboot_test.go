@@ -105,9 +105,20 @@ func TestCommandRender(t *testing.T) {
 
 func TestCommandRebootRunsWithoutShell(t *testing.T) {
 	t.Parallel()
-	c := Command{Argv: []string{"sh", "-c", `test "$1" = "node one; echo pwned"`, "sh", "{{.Name}}"}}
-	if _, err := c.Reboot(context.Background(), "node one; echo pwned"); err != nil {
+	c := Command{Argv: []string{"sh", "-c", `test "$1" = "node-1.example.com"`, "sh", "{{.Name}}"}}
+	if _, err := c.Reboot(context.Background(), "node-1.example.com"); err != nil {
 		t.Fatalf("the node name did not arrive as one argv value: %v", err)
+	}
+	// Facts from the API server that could become options or shell text
+	// are refused before anything runs.
+	for _, n := range []NodeInfo{
+		{Name: "node one; echo pwned"},
+		{Name: "n", Address: "-oProxyCommand=touch /tmp/pwned"},
+		{Name: "n", Address: "10.0.0.1", ProviderID: "aws:///eu-west-1a/i-1 $(reboot)"},
+	} {
+		if _, err := (Command{Argv: []string{"ssh", "{{.Address}}", "{{.Name}}", "{{.ProviderID}}"}}).Render(n); err == nil {
+			t.Errorf("Render accepted %+v", n)
+		}
 	}
 	c = Command{Argv: []string{"false", "{{.Name}}"}}
 	_, err := c.Reboot(context.Background(), "n")

@@ -64,6 +64,9 @@ type Plan struct {
 	// HostBootID is the test host's kernel boot ID (HostBootID()); a node
 	// with the same one shares the host's kernel.
 	HostBootID string
+	// Commands is, per node, what the method will run (the command
+	// rebooter's rendered argv), shown by --dry-run before --allow-reboot.
+	Commands map[string][]string
 }
 
 // KernelLevel reports whether the method reboots the kernel itself
@@ -91,6 +94,10 @@ func (p Plan) Check() error {
 			reasons = append(reasons, fmt.Sprintf("node %s is a kind node: it shares the host's kernel, so %s would reboot the host itself", n.Name, p.describe()))
 		case sharesKernel && p.KernelLevel():
 			reasons = append(reasons, fmt.Sprintf("node %s reports this host's boot ID %s: it runs on the host's kernel (a container node such as k3d or minikube's docker driver), so %s would reboot the host itself", n.Name, n.BootID, p.describe()))
+		case sharesKernel && !n.IsKind() && p.realNodeMethod():
+			// Not a kind container: it may be this very host (kubeadm, k3s or
+			// minikube --driver=none on the test machine).
+			reasons = append(reasons, fmt.Sprintf("node %s reports this host's boot ID %s and is not a kind node: it may be this host itself, so %s could reboot the machine pvreboot runs on", n.Name, n.BootID, p.describe()))
 		}
 		if n.ControlPlane && !p.AllowControlPlane {
 			reasons = append(reasons, fmt.Sprintf("node %s is a control-plane node: set spec.reboot.allowControlPlane to reboot it", n.Name))
@@ -150,6 +157,9 @@ func (p Plan) String() string {
 			kind = ", kind node sharing the host kernel"
 		}
 		fmt.Fprintf(&b, "  node %s (%s%s)\n", n.Name, role, kind)
+		if argv, ok := p.Commands[n.Name]; ok {
+			fmt.Fprintf(&b, "    runs on this host, without a shell: %q\n", argv)
+		}
 		if p.Cordon {
 			fmt.Fprintf(&b, "    cordoned before the reboot, uncordoned after\n")
 		}

@@ -12,7 +12,6 @@ import (
 	"go.yaml.in/yaml/v3"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	sjson "sigs.k8s.io/json"
-	sigsyaml "sigs.k8s.io/yaml"
 )
 
 // MaxFileBytes bounds a scenario file.
@@ -52,7 +51,7 @@ func decode(b []byte, s *Scenario) (errs field.ErrorList, fatal bool) {
 		// The shape is wrong somewhere: decode what can be decoded so that
 		// validation still reports the rest, and ignore the decoder's
 		// (first-only) type error, already reported above with its line.
-		j, err := sigsyaml.YAMLToJSON(b)
+		j, err := toJSON(root)
 		if err != nil {
 			// Not even that (a .inf has no JSON form): the shape errors alone.
 			return errs, true
@@ -60,7 +59,7 @@ func decode(b []byte, s *Scenario) (errs field.ErrorList, fatal bool) {
 		_ = sjson.UnmarshalCaseSensitivePreserveInts(j, s)
 		return errs, false
 	}
-	j, err := sigsyaml.YAMLToJSON(b)
+	j, err := toJSON(root)
 	if err != nil {
 		return field.ErrorList{field.Invalid(field.NewPath("<file>"), nil, "not YAML: "+err.Error())}, true
 	}
@@ -72,6 +71,16 @@ func decode(b []byte, s *Scenario) (errs field.ErrorList, fatal bool) {
 		return field.ErrorList{field.Invalid(field.NewPath("<file>"), nil, err.Error())}, true
 	}
 	return nil, false
+}
+
+// toJSON converts the YAML tree that checkShape read (YAML 1.2: "no" is a
+// string) to JSON, so that both read the same values.
+func toJSON(root *yaml.Node) ([]byte, error) {
+	var v any
+	if err := root.Decode(&v); err != nil {
+		return nil, err
+	}
+	return json.Marshal(v)
 }
 
 // pathOf turns "spec.workload.iterations" into a field path.

@@ -240,8 +240,9 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	v, err := time.ParseDuration(s)
-	if err != nil {
-		d.problem = fmt.Sprintf("%q is not a duration such as 5m, 90s or 250ms", s)
+	if err != nil || !strings.ContainsAny(s, "hmsuµn") {
+		// Go reads a bare "0" as a duration; a scenario says its unit.
+		d.problem = fmt.Sprintf("%q is not a duration with a unit such as 5m, 90s or 250ms", s)
 		return nil
 	}
 	d.Duration = v

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"path"
 	"regexp"
 	"slices"
 	"strings"
@@ -274,15 +275,12 @@ func validateVolumes(p *field.Path, vols []Volume) field.ErrorList {
 		}
 		for j, o := range v.MountOptions {
 			op := vp.Child("mountOptions").Index(j)
-			switch {
-			case strings.Contains(o, ","):
+			if strings.Contains(o, ",") {
 				errs = append(errs, field.Invalid(op, o, "one option per list item (write them as separate items)"))
-			case !mountOptionRE.MatchString(o):
+			} else if !mountOptionRE.MatchString(o) {
 				errs = append(errs, field.Invalid(op, o, "must be one mount option of letters, digits and _.:=+/- (at most 128)"))
-			case strings.HasPrefix(o, "x-"):
-				errs = append(errs, field.Forbidden(op, "x-* options are for systemd and mount helpers, which pvreboot orders itself"))
-			case o == "loop" || strings.HasPrefix(o, "offset=") || strings.HasPrefix(o, "sizelimit="):
-				errs = append(errs, field.Forbidden(op, "the loop device is pvreboot's to set up"))
+			} else if err := CheckMountOption(v.FSType, o); err != nil && v.Backing == BackingFilesystem {
+				errs = append(errs, field.Invalid(op, o, err.Error()))
 			}
 		}
 		if v.StorageClass != "" {
@@ -433,8 +431,12 @@ func validateReboot(p *field.Path, r Reboot) field.ErrorList {
 		if r.Method != RebootCommand {
 			errs = append(errs, field.Forbidden(p.Child("command"), "only used with method command, not "+r.Method))
 		}
+		shell := len(r.Command.Argv) > 0 && slices.Contains([]string{"sh", "bash", "dash", "zsh", "ksh", "ash", "busybox"}, path.Base(r.Command.Argv[0]))
 		for i, a := range r.Command.Argv {
 			errs = append(errs, validateTemplate(cp.Index(i), a)...)
+			if shell && i > 0 && strings.HasPrefix(r.Command.Argv[i-1], "-") && strings.Contains(r.Command.Argv[i-1], "c") && strings.Contains(a, "{{") {
+				errs = append(errs, field.Forbidden(cp.Index(i), `a template inside a shell script would become shell text: pass the value as a positional parameter after the script, e.g. [sh, -c, 'virsh reset "$1"', sh, "{{.Name}}"]`))
+			}
 		}
 	}
 	if r.NodePod != nil {

@@ -5,6 +5,7 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +14,11 @@ import (
 
 	"github.com/pvreboot/pvreboot/cmd/internal/exitcode"
 	"github.com/pvreboot/pvreboot/cmd/internal/usage"
+	"github.com/pvreboot/pvreboot/framework/cluster/existing"
+	kindprovider "github.com/pvreboot/pvreboot/framework/cluster/kind"
+	"github.com/pvreboot/pvreboot/framework/localpv"
+	"github.com/pvreboot/pvreboot/framework/reboot"
+	"github.com/pvreboot/pvreboot/framework/runner"
 	"github.com/spf13/cobra"
 	"k8s.io/klog/v2"
 )
@@ -34,7 +40,7 @@ func Run(ctx context.Context, args []string, s Streams, environ []string) int {
 func execute(ctx context.Context, args []string, s Streams, environ []string, live *liveRun) int {
 	root := newRoot(s, envMap(environ), live)
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
+	err := refusalIsUsage(root.ExecuteContext(ctx))
 	if err != nil {
 		usage.PrintError(s.Err, root.Name(), err)
 	}
@@ -163,4 +169,23 @@ func writeJSON(w io.Writer, v any) error {
 		return fmt.Errorf("write JSON: %w", err)
 	}
 	return nil
+}
+
+// refusalIsUsage classifies the framework's refusals of what the person
+// asked for as invalid input (exit 2), whichever command met them: an unsafe
+// plan, a method not in this build, a value the node layer refuses, a kind
+// cluster pvreboot did not create, a kind config or kubeconfig that reaches
+// too far. A code already set is kept.
+func refusalIsUsage(err error) error {
+	var coded *exitcode.Error
+	if err == nil || errors.As(err, &coded) {
+		return err
+	}
+	for _, refused := range []error{reboot.ErrRefused, runner.ErrUnsupported, localpv.ErrUnsafe, kindprovider.ErrNotOwned,
+		kindprovider.ErrConfigRefused, existing.ErrCredentialPlugin} {
+		if errors.Is(err, refused) {
+			return exitcode.UsageError(err)
+		}
+	}
+	return err
 }

@@ -2,6 +2,7 @@ package existing
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 
@@ -110,4 +111,38 @@ func (c *Cluster) SelectNodes(ctx context.Context, names []string, matchLabels m
 	}
 	sort.Strings(out)
 	return out, nil
+}
+
+// ErrCredentialPlugin marks a kubeconfig whose user runs a program on this
+// host to get credentials (exec plugin, auth provider).
+var ErrCredentialPlugin = errors.New("kubeconfig runs a credential program")
+
+// CheckNoCredentialPlugins refuses a kubeconfig whose context's user has an
+// exec credential plugin or an auth provider: client-go would run a program
+// on this host. For kubeconfigs a scenario names: a scenario must not be
+// able to run commands on the test host; the person passes such a
+// kubeconfig with --kubeconfig or $KUBECONFIG.
+func CheckNoCredentialPlugins(paths []string, contextName string) error {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.Precedence = paths
+	raw, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: contextName}).RawConfig()
+	if err != nil {
+		return fmt.Errorf("load kubeconfig %v: %w", paths, err)
+	}
+	name := contextName
+	if name == "" {
+		name = raw.CurrentContext
+	}
+	ctx, ok := raw.Contexts[name]
+	if !ok {
+		return fmt.Errorf("kubeconfig %v: no context %q", paths, name)
+	}
+	if u, ok := raw.AuthInfos[ctx.AuthInfo]; ok && (u.Exec != nil || u.AuthProvider != nil) {
+		what := "an auth provider"
+		if u.Exec != nil {
+			what = fmt.Sprintf("the exec plugin %q", u.Exec.Command)
+		}
+		return fmt.Errorf("%w: user %q of context %q uses %s", ErrCredentialPlugin, ctx.AuthInfo, name, what)
+	}
+	return nil
 }

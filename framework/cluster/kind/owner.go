@@ -1,9 +1,13 @@
 package kind
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"path"
 	"slices"
 	"strings"
 
@@ -39,24 +43,54 @@ func (p *Provider) markOwned(ctx context.Context, name string) error {
 }
 
 // Owned reports whether pvreboot created the cluster (its nodes carry the
-// owner file). A cluster without nodes is nobody's: false.
+// owner file). It reads the node's /kind directory as a tar stream (docker
+// cp works on stopped containers too) and looks for the file in it, rather
+// than parsing the CLI's wording of a missing file, which differs between
+// Docker versions. A cluster without nodes is nobody's: false.
 func (p *Provider) Owned(ctx context.Context, name string) (bool, error) {
 	ns, err := p.p.ListNodes(name)
 	if err != nil {
 		return false, fmt.Errorf("list nodes of kind cluster %q: %w", name, err)
 	}
+	var errs []error
 	for _, n := range ns {
-		argv := append(slices.Clone(p.docker), "cp", n.String()+":"+ownerFile, "-")
-		_, err := exec.Output(ctx, exec.Cmd{Argv: argv})
-		if err == nil {
+		var archive bytes.Buffer
+		argv := append(slices.Clone(p.docker), "cp", n.String()+":"+path.Dir(ownerFile), "-")
+		if _, err := exec.Output(ctx, exec.Cmd{Argv: argv, Stdout: &archive}); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		found, err := hasOwnerFile(&archive)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("node %s: %w", n, err))
+			continue
+		}
+		if found {
 			return true, nil
 		}
-		var re *exec.RunError
-		if !errors.As(err, &re) || !strings.Contains(re.Output, "Could not find the file") {
-			return false, fmt.Errorf("kind cluster %q: read %s of node %s: %w", name, ownerFile, n, err)
-		}
+	}
+	if len(ns) > 0 && len(errs) == len(ns) {
+		return false, fmt.Errorf("kind cluster %q: read %s of its nodes: %w", name, ownerFile, errors.Join(errs...))
 	}
 	return false, nil
+}
+
+// hasOwnerFile reports whether a tar stream of /kind holds the owner file.
+func hasOwnerFile(r io.Reader) (bool, error) {
+	want := path.Base(path.Dir(ownerFile)) + "/" + path.Base(ownerFile) // kind/pvreboot-owner
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return false, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("read tar of %s: %w", path.Dir(ownerFile), err)
+		}
+		if strings.TrimPrefix(path.Clean(h.Name), "./") == want && h.Typeflag == tar.TypeReg {
+			return true, nil
+		}
+	}
 }
 
 // checkOwned returns ErrNotOwned, with what to do instead, unless pvreboot

@@ -27,8 +27,22 @@ esac
 case "$unit" in
   */* | .* ) echo "teardown: unit $unit is not a unit name" >&2; exit 2 ;;
 esac
-if [ "$backing" != directory ] && [ -z "$unit" ]; then
-  echo "teardown: a $backing backing needs its unit" >&2
+case "$backing:$unit" in
+  directory: | filesystem:mnt-*.mount | block:pvreboot-*-loop.service) ;;
+  *) echo "teardown: unit $unit is not the unit of a $backing backing" >&2; exit 2 ;;
+esac
+# Every kubelet loop record is checked before anything is done.
+n=0
+for a in "$@"; do
+  case $((n % 3)) in
+    0) case "$a" in /dev/loop[0-9]*) ;; *) echo "teardown: $a is not a loop device" >&2; exit 2 ;; esac ;;
+    1) case "$a" in *[!0-9:]* | '') echo "teardown: $a is not major:minor" >&2; exit 2 ;; esac ;;
+    2) case "$a" in *[!0-9]* | '') echo "teardown: $a is not an inode number" >&2; exit 2 ;; esac ;;
+  esac
+  n=$((n + 1))
+done
+if [ $((n % 3)) -ne 0 ]; then
+  echo "teardown: kubelet loops come as LOOP MAJ:MIN INODE" >&2
   exit 2
 fi
 image=$path.img
@@ -44,10 +58,6 @@ if [ "$backing" != directory ]; then
     while [ "$#" -ge 3 ]; do
       loop=$1 majmin=$2 inode=$3
       shift 3
-      case "$loop" in
-        /dev/loop[0-9]*) ;;
-        *) echo "teardown: $loop is not a loop device" >&2; exit 2 ;;
-      esac
       # --raw pads BACK-MAJ:MIN with escaped blanks ("\x20\x200:57"): drop them.
       got=$(losetup --list --noheadings --raw --output BACK-MAJ:MIN,BACK-INO "$loop" 2>/dev/null | sed 's/\\x20//g') || got=
       if [ "$got" = "$majmin $inode" ]; then

@@ -4,6 +4,10 @@
 #   busybox sh -c "$(cat canary-check.sh)" canary-check BUSYBOX file PATH BYTES 0
 #   busybox sh -c "$(cat canary-check.sh)" canary-check BUSYBOX block DEVICE BYTES BLOCK
 set -eu
+# A failed dd must not pass for the digest of nothing.
+# busybox ash (the probe image's shell) has pipefail.
+# shellcheck disable=SC3040
+set -o pipefail
 bb=$1 kind=$2 target=$3 bytes=$4 block=$5
 case "$kind" in
   file)

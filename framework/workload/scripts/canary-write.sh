@@ -5,6 +5,10 @@
 # file: BYTES random bytes to PATH, synced. block: one block of BYTES at block
 # number BLOCK of DEVICE, written through to the device and read back from it.
 set -eu
+# A failed dd must not pass for the digest of nothing.
+# busybox ash (the probe image's shell) has pipefail.
+# shellcheck disable=SC3040
+set -o pipefail
 bb=$1 kind=$2 target=$3 bytes=$4 block=$5
 case "$kind" in
   file)
