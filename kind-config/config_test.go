@@ -3,13 +3,18 @@ package kindconfig
 
 import (
 	"os"
+	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
 	"sigs.k8s.io/yaml"
 )
+
+// localPVRoot is the node path of pvreboot's Local PVs (kind.LocalPVRoot).
+const localPVRoot = "/mnt/pvreboot"
 
 func TestEveryConfigStrictDecodes(t *testing.T) {
 	t.Parallel()
@@ -32,13 +37,28 @@ func TestEveryConfigStrictDecodes(t *testing.T) {
 				t.Errorf("%s: kind %q apiVersion %q", f, c.Kind, c.APIVersion)
 			}
 			workers := 0
+			localPVNode := map[string]int{} // clean hostPath -> node index
 			for i, n := range c.Nodes {
+				// Each node its own Local PV host directory: never one
+				// shared by two nodes, nor one inside another's.
+				for _, m := range n.ExtraMounts {
+					if path.Clean(m.ContainerPath) != localPVRoot {
+						continue
+					}
+					hp := filepath.Clean(m.HostPath)
+					for other, j := range localPVNode {
+						if other == hp || strings.HasPrefix(hp, other+"/") || strings.HasPrefix(other, hp+"/") {
+							t.Errorf("%s: nodes[%d] and nodes[%d]: %s hostPaths %q and %q overlap", f, j, i, localPVRoot, other, hp)
+						}
+					}
+					localPVNode[hp] = i
+				}
 				if n.Role != v1alpha4.WorkerRole {
 					continue
 				}
 				workers++
-				if len(n.ExtraMounts) == 0 {
-					t.Errorf("%s: nodes[%d]: a worker without an extraMount for Local PVs", f, i)
+				if !slices.ContainsFunc(n.ExtraMounts, func(m v1alpha4.Mount) bool { return path.Clean(m.ContainerPath) == localPVRoot }) {
+					t.Errorf("%s: nodes[%d]: a worker without an extraMount at %s for Local PVs", f, i, localPVRoot)
 				}
 				for _, m := range n.ExtraMounts {
 					if strings.HasPrefix(m.ContainerPath, "/tmp") || strings.HasPrefix(m.ContainerPath, "/run") {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -17,11 +18,16 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
 	kindcluster "sigs.k8s.io/kind/pkg/cluster"
 	"sigs.k8s.io/kind/pkg/cluster/nodes"
 	"sigs.k8s.io/kind/pkg/cluster/nodeutils"
 	kindlog "sigs.k8s.io/kind/pkg/log"
 )
+
+// ErrConfigRefused marks a kind config that reaches into the host further
+// than pvreboot lets a scenario's config reach.
+var ErrConfigRefused = errors.New("kind config refused")
 
 // ErrNotFound is returned when no cluster of that name exists.
 var ErrNotFound = errors.New("kind cluster not found")
@@ -116,12 +122,25 @@ func (p *Provider) List(ctx context.Context) ([]string, error) {
 // reused (see reusable). One that cannot is an error saying why, or with
 // ReplaceUnhealthy it is deleted and created again.
 func (p *Provider) Create(ctx context.Context, o CreateOptions) (*Cluster, error) {
-	if o.Name == "" {
-		return nil, errors.New("create kind cluster: name: must be set")
+	// The name becomes a host path component: check it before anything else.
+	if err := validateName(o.Name); err != nil {
+		return nil, fmt.Errorf("create kind cluster: %w", err)
 	}
+	var cfg *v1alpha4.Cluster
 	if o.ConfigFile != "" {
-		if _, err := os.Stat(o.ConfigFile); err != nil {
+		raw, err := os.ReadFile(o.ConfigFile)
+		if err != nil {
 			return nil, fmt.Errorf("create kind cluster %q: config: %w", o.Name, err)
+		}
+		parsed, err := ParseConfig(raw)
+		if err != nil {
+			return nil, fmt.Errorf("create kind cluster %q: config %s: %w", o.Name, o.ConfigFile, err)
+		}
+		if err := CheckConfigReach(parsed); err != nil {
+			return nil, fmt.Errorf("create kind cluster %q: config %s: %w: %w", o.Name, o.ConfigFile, ErrConfigRefused, err)
+		}
+		if cfg, err = PerClusterConfig(parsed, o.Name); err != nil {
+			return nil, fmt.Errorf("create kind cluster %q: config %s: %w", o.Name, o.ConfigFile, err)
 		}
 	}
 	exists, err := p.Exists(ctx, o.Name)
@@ -160,8 +179,12 @@ func (p *Provider) Create(ctx context.Context, o CreateOptions) (*Cluster, error
 		// Do not touch the user's ~/.kube/config: Kubeconfig() returns one.
 		kindcluster.CreateWithKubeconfigPath(os.DevNull),
 	}
-	if o.ConfigFile != "" {
-		opts = append(opts, kindcluster.CreateWithConfigFile(o.ConfigFile))
+	if cfg != nil {
+		// Each cluster its own Local PV host directories (see PerClusterConfig).
+		if err := makeHostDirs(ctx, o.Name, LocalPVHostDirs(cfg)); err != nil {
+			return nil, fmt.Errorf("create kind cluster %q: %w", o.Name, err)
+		}
+		opts = append(opts, kindcluster.CreateWithV1Alpha4Config(cfg))
 	}
 	if o.Image != "" {
 		opts = append(opts, kindcluster.CreateWithNodeImage(o.Image))
@@ -180,8 +203,9 @@ func (p *Provider) Create(ctx context.Context, o CreateOptions) (*Cluster, error
 }
 
 // Delete deletes a cluster pvreboot created: its node containers, their
-// volumes and the cluster's kubeconfig entry. A missing cluster is not an
-// error; one pvreboot did not create is ErrNotOwned.
+// volumes, the cluster's kubeconfig entry and the host directories Create
+// made for its nodes' LocalPVRoot (any other host directory is kept). A
+// missing cluster is not an error; one pvreboot did not create is ErrNotOwned.
 func (p *Provider) Delete(ctx context.Context, name string) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -193,7 +217,15 @@ func (p *Provider) Delete(ctx context.Context, name string) error {
 	if err := p.checkOwned(ctx, name, "delete"); err != nil {
 		return err
 	}
+	// Read before the node containers, and with them their mounts, are gone.
+	hostDirs, err := (&Cluster{name: name, p: p}).LocalPVHostDirs(ctx)
+	if err != nil {
+		return fmt.Errorf("delete kind cluster %q: %w", name, err)
+	}
 	if err := p.p.Delete(name, os.DevNull); err != nil {
+		return fmt.Errorf("delete kind cluster %q: %w", name, err)
+	}
+	if err := removeHostDirs(ctx, name, slices.Collect(maps.Values(hostDirs)), p.progress); err != nil {
 		return fmt.Errorf("delete kind cluster %q: %w", name, err)
 	}
 	return nil
