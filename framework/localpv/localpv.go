@@ -117,6 +117,14 @@ func New(client kubernetes.Interface, nodes NodeRunner, log *slog.Logger) *Provi
 	return &Provisioner{client: client, nodes: nodes, log: log}
 }
 
+// Planned is the volume Create would make for s (names, path, image and
+// unit), made of nothing: a run records it before Create.
+func Planned(s Spec) *Volume {
+	v := &Volume{Spec: s, PVName: s.id(), ClaimName: s.Name, Path: path.Join(s.Root, s.id())}
+	v.SetBacking(s.Backing)
+	return v
+}
+
 // Create makes the backing on the node, the StorageClass (if missing), the PV
 // and the PVC. On error what was made is removed again.
 func (p *Provisioner) Create(ctx context.Context, s Spec) (v *Volume, err error) {

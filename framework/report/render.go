@@ -159,11 +159,15 @@ func Text(w io.Writer, r *Result) error {
 		fmt.Fprintf(w, "\nReboot (%s of %s) at %s:\n", rb.Method, rb.Node, rb.Issued.UTC().Format(time.RFC3339))
 		fmt.Fprintf(w, "  command returned %s, NotReady %s, kubelet back %s, node Ready %s, pod Ready %s\n",
 			ts(&rb.Returned, rb.Issued), ts(rb.NotReadySeen, rb.Issued), ts(rb.KubeletBack, rb.Issued), ts(rb.NodeReady, rb.Issued), ts(rb.PodReady, rb.Issued))
-		same := "same pod, containers restarted"
-		if !rb.SamePod {
-			same = "pod recreated"
+		switch {
+		case rb.PodReady == nil:
+			// Nothing was observed: the wait failed or was interrupted.
+			fmt.Fprintf(w, "  pod not seen back (restarts before %d); bootID %s\n", rb.RestartsBefore, bootIDLine(rb))
+		case rb.SamePod:
+			fmt.Fprintf(w, "  same pod, containers restarted (restarts %d -> %d); bootID %s\n", rb.RestartsBefore, rb.RestartsAfter, bootIDLine(rb))
+		default:
+			fmt.Fprintf(w, "  pod recreated (restarts %d -> %d); bootID %s\n", rb.RestartsBefore, rb.RestartsAfter, bootIDLine(rb))
 		}
-		fmt.Fprintf(w, "  %s (restarts %d -> %d); bootID %s\n", same, rb.RestartsBefore, rb.RestartsAfter, bootIDLine(rb))
 		for _, n := range rb.Notes {
 			fmt.Fprintf(w, "  note: %s\n", n)
 		}

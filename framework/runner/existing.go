@@ -93,7 +93,7 @@ func Existing(ctx context.Context, s *scenario.Scenario, es ExistingSetup) (Conf
 		rb = unavailable{method: m}
 	}
 	return Config{Scenario: s, Client: c.Client, RESTConfig: c.RESTConfig, Nodes: pe, Rebooter: rb, ProbeImage: es.ProbeImage,
-		ClusterName: c.Name(), Provider: "existing", Log: es.Log, Progress: es.Progress, Close: closeFn}, nil
+		ClusterName: c.Name(), Provider: "existing", Log: es.Log, Progress: es.Progress, Close: closeFn, HelperNamespace: pe.Namespace}, nil
 }
 
 // ExistingForPlan opens a cluster from a kubeconfig for --dry-run and

@@ -80,14 +80,19 @@ func nodeLookup(c kubernetes.Interface) func(context.Context, string) (reboot.No
 		if err != nil {
 			return reboot.NodeInfo{}, err
 		}
-		info := reboot.NodeInfo{Name: n.Name, ProviderID: n.Spec.ProviderID}
-		for _, a := range n.Status.Addresses {
-			if a.Type == corev1.NodeInternalIP && info.Address == "" {
-				info.Address = a.Address
-			}
-		}
-		return info, nil
+		return nodeInfo(n), nil
 	}
+}
+
+// nodeInfo is what a command template and the SSH rebooter know of a node.
+func nodeInfo(n *corev1.Node) reboot.NodeInfo {
+	info := reboot.NodeInfo{Name: n.Name, ProviderID: n.Spec.ProviderID}
+	for _, a := range n.Status.Addresses {
+		if a.Type == corev1.NodeInternalIP && info.Address == "" {
+			info.Address = a.Address
+		}
+	}
+	return info
 }
 
 func sshRebooter(s *scenario.Scenario, agentSocket string, c kubernetes.Interface, log *slog.Logger) reboot.SSH {

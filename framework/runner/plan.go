@@ -64,6 +64,14 @@ func BuildPlan(ctx context.Context, c kubernetes.Interface, s *scenario.Scenario
 		return p, fmt.Errorf("node %s: not in the cluster", names[0])
 	}
 	p.Nodes = append(p.Nodes, target(n))
+	if rb.Method == scenario.RebootCommand && rb.Command != nil {
+		// What --allow-reboot authorises, shown before it is given.
+		argv, err := reboot.Command{Argv: rb.Command.Argv}.Render(nodeInfo(&n))
+		if err != nil {
+			return p, err
+		}
+		p.Commands = map[string][]string{n.Name: argv}
+	}
 	pods, err := c.CoreV1().Pods("").List(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("spec.nodeName", n.Name).String()})
 	if err != nil {
 		return p, fmt.Errorf("list pods on %s: %w", n.Name, err)

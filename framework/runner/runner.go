@@ -17,6 +17,7 @@ import (
 	"github.com/pvreboot/pvreboot/framework/budget"
 	"github.com/pvreboot/pvreboot/framework/drain"
 	"github.com/pvreboot/pvreboot/framework/fault"
+	"github.com/pvreboot/pvreboot/framework/ledger"
 	"github.com/pvreboot/pvreboot/framework/localpv"
 	"github.com/pvreboot/pvreboot/framework/probe"
 	"github.com/pvreboot/pvreboot/framework/reboot"
@@ -29,6 +30,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 )
 
 // Nodes runs commands on nodes: an argv, never shell text, with optional
@@ -54,6 +56,7 @@ const (
 	serviceAccountTimeout = 2 * time.Minute
 	drainTimeout          = 5 * time.Minute // evictions, PodDisruptionBudgets included
 	canaryPath            = "/data/pvreboot-canary"
+	emptySHA256           = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 	canaryBytes           = 4 << 20
 	workloadPodName       = "pvreboot-workload"
 )
@@ -81,6 +84,19 @@ type Config struct {
 	Close    func(ctx context.Context) error
 	Progress io.Writer
 	Log      *slog.Logger
+	// StateDir keeps a local copy of the run's ledger (what it made), for
+	// `pvreboot cleanup --run` when the cluster's copy cannot be read; ""
+	// keeps only the cluster's (a Lease in pvreboot-runs).
+	StateDir string
+	// Holder names this process in the run's Lease ("host:pid").
+	Holder string
+	// HelperNamespace is the node helpers' namespace (existing clusters),
+	// recorded in the ledger; Close removes it.
+	HelperNamespace string
+	// Events, when set, receives the run's structured events (step
+	// boundaries, reboot milestones, what cleanup removed or left). Called
+	// synchronously: it must not block.
+	Events func(Event)
 }
 
 // Run is one scenario run; its steps can be driven one by one (the Ginkgo
@@ -101,6 +117,10 @@ type Run struct {
 	// uncordons it if the run stops before it is back).
 	cordoned bool
 	canary   string
+	// ledger records what the run makes before it makes it, in the cluster
+	// and in StateDir, and holds the run's heartbeat.
+	ledger   *ledger.Ledger
+	stopBeat func()
 	Result   *report.Result
 }
 
@@ -134,6 +154,15 @@ func New(cfg Config) (*Run, error) {
 // of the pvreboot.dev/run label.
 func (r *Run) ID() string { return r.id }
 
+// Abandon stops the run's heartbeat without cleaning up, as a killed
+// process would: its ledger then says it is dead and the sweep takes what it
+// made. For fault tests.
+func (r *Run) Abandon() {
+	if r.stopBeat != nil {
+		r.stopBeat()
+	}
+}
+
 // RunID is ID, for the CLI's interrupt report.
 func (r *Run) RunID() string { return r.id }
 
@@ -162,11 +191,15 @@ func (r *Run) progress(format string, a ...any) {
 	fmt.Fprintf(r.cfg.Progress, "[%6.1fs] %s\n", time.Since(r.start).Seconds(), fmt.Sprintf(format, a...))
 }
 
-func (r *Run) timed(step string, f func() error) error {
+// timed runs one step (id: StepPrepare...; step: what it does, for people),
+// with its events, progress lines and timing.
+func (r *Run) timed(id, step string, f func() error) error {
 	t0 := time.Now()
+	r.emit(StepStarted, id, step, nil)
 	r.progress("%s ...", step)
 	err := f()
 	d := time.Since(t0)
+	r.emit(StepEnded, id, step, err)
 	r.Result.Timings = append(r.Result.Timings, report.StepTiming{Step: step, Elapsed: d})
 	if err != nil {
 		r.progress("%s: FAILED after %s: %v", step, d.Round(100*time.Millisecond), err)
@@ -181,9 +214,8 @@ func (r *Run) timed(step string, f func() error) error {
 // infrastructure failure; a failed verdict is in Result.Verdict.
 func (r *Run) Execute(ctx context.Context) (err error) {
 	defer func() {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
-		defer cancel()
-		if cerr := r.Cleanup(cctx); cerr != nil {
+		// Each cleanup step has its own bound; an interrupt must not stop them.
+		if cerr := r.Cleanup(context.WithoutCancel(ctx)); cerr != nil {
 			err = errors.Join(err, cerr)
 		}
 	}()
@@ -212,7 +244,7 @@ func (r *Run) fault(t string) *scenario.Fault {
 // Prepare creates the namespace, the Local PVs and the workload pod.
 func (r *Run) Prepare(ctx context.Context) error {
 	s := r.cfg.Scenario
-	return r.timed("prepare: namespace, local PVs, workload pod on "+r.node, func() error {
+	return r.timed(StepPrepare, "prepare: namespace, local PVs, workload pod on "+r.node, func() error {
 		if err := r.checkPlan(ctx); err != nil {
 			return err
 		}
@@ -232,9 +264,18 @@ func (r *Run) Prepare(ctx context.Context) error {
 				r.Result.Node.InternalIP = a.Address
 			}
 		}
+		if err := r.openLedger(ctx); err != nil {
+			return err
+		}
+		if err := r.record(ctx, ledger.Item{Kind: ledger.KindNamespace, Name: "pvreboot-" + r.id}); err != nil {
+			return err
+		}
 		ns, err := r.cfg.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
-			Name:   "pvreboot-" + r.id,
-			Labels: map[string]string{localpv.LabelOwned: "true", localpv.LabelRun: r.id, "pvreboot.dev/scenario": s.Metadata.Name},
+			Name: "pvreboot-" + r.id,
+			Labels: map[string]string{localpv.LabelOwned: "true", localpv.LabelRun: r.id, "pvreboot.dev/scenario": s.Metadata.Name,
+				// The workload pod runs as root without a seccomp profile:
+				// baseline, where a cluster enforces restricted by default.
+				"pod-security.kubernetes.io/enforce": "baseline", "pod-security.kubernetes.io/warn": "baseline"},
 		}}, metav1.CreateOptions{})
 		if err != nil {
 			return fmt.Errorf("create namespace: %w", err)
@@ -247,8 +288,15 @@ func (r *Run) Prepare(ctx context.Context) error {
 		}
 		for _, v := range s.Spec.Volumes {
 			for i := 0; i < v.Instances(); i++ {
-				vol, err := r.prov.Create(ctx, localpv.Spec{Run: r.id, Name: v.InstanceName(i), Node: r.node, Backing: v.Backing, FSType: v.FSType,
-					SizeBytes: v.Bytes(), MountOptions: v.MountOptions, StorageClass: v.StorageClass, Namespace: r.ns, Root: nodeRoot})
+				spec := localpv.Spec{Run: r.id, Name: v.InstanceName(i), Node: r.node, Backing: v.Backing, FSType: v.FSType,
+					SizeBytes: v.Bytes(), MountOptions: v.MountOptions, StorageClass: v.StorageClass, Namespace: r.ns, Root: nodeRoot}
+				// Recorded before it is made: a run killed half way through
+				// a Create leaves nothing the ledger does not name.
+				items := append(volumeItems(localpv.Planned(spec)), ledger.Item{Kind: ledger.KindStorageClass, Name: v.StorageClass})
+				if err := r.record(ctx, items...); err != nil {
+					return err
+				}
+				vol, err := r.prov.Create(ctx, spec)
 				if err != nil {
 					return err
 				}
@@ -296,6 +344,13 @@ func (r *Run) createPod(ctx context.Context) error {
 func (r *Run) recordKubeletLoops(ctx context.Context) {
 	if err := r.prov.RecordKubeletLoops(ctx, r.volumes); err != nil {
 		r.progress("warning: %v (cleanup may leave the kubelet's loop devices of block volumes attached)", err)
+	}
+	for _, v := range r.volumes {
+		if len(v.KubeletLoops) > 0 {
+			if err := r.record(ctx, volumeItems(v)[1]); err != nil {
+				r.progress("warning: %v", err)
+			}
+		}
 	}
 }
 
@@ -366,7 +421,7 @@ func (r *Run) writeCanary(ctx context.Context) error {
 		return fmt.Errorf("write canary file: %w", err)
 	}
 	f := strings.Fields(out)
-	if len(f) == 0 || len(f[0]) != 64 {
+	if len(f) == 0 || len(f[0]) != 64 || f[0] == emptySHA256 {
 		return fmt.Errorf("write canary file: unexpected sha256sum output %q", out)
 	}
 	r.canary = f[0]
@@ -393,7 +448,8 @@ func (r *Run) checkCanary(ctx context.Context) *report.DataCheck {
 		if f := strings.Fields(out); len(f) > 0 {
 			dc.Got = f[0]
 		}
-		dc.OK = dc.Got == dc.Want
+		// The digest of nothing means nothing was read: never "intact".
+		dc.OK = dc.Got == dc.Want && dc.Got != emptySHA256 && len(dc.Got) == 64
 		if !dc.OK {
 			dc.Detail = fmt.Sprintf("sha256 %s differs from %s written before the reboot", dc.Got, dc.Want)
 		}
@@ -403,7 +459,7 @@ func (r *Run) checkCanary(ctx context.Context) *report.DataCheck {
 
 // Baseline writes the canary file and measures before the reboot.
 func (r *Run) Baseline(ctx context.Context) error {
-	return r.timed("baseline: canary file and measurement", func() error {
+	return r.timed(StepBaseline, "baseline: canary file and measurement", func() error {
 		if err := r.writeCanary(ctx); err != nil {
 			return err
 		}
@@ -418,10 +474,10 @@ func (r *Run) Baseline(ctx context.Context) error {
 // of times and waits for the node and the same workload pod to come back.
 func (r *Run) Reboot(ctx context.Context) error {
 	s := r.cfg.Scenario
-	return r.timed(fmt.Sprintf("reboot: %s of %s x%d", r.cfg.Rebooter.Method(), r.node, s.Spec.Reboot.Times()), func() error {
+	return r.timed(StepReboot, fmt.Sprintf("reboot: %s of %s x%d", r.cfg.Rebooter.Method(), r.node, s.Spec.Reboot.Times()), func() error {
 		if f := r.fault(scenario.FaultLateMount); f != nil {
 			for _, v := range r.volumes {
-				if v.Unit != "" {
+				if v.Backing == localpv.Filesystem {
 					r.progress("fault late-mount: %s will not be mounted at boot", v.Path)
 					if err := r.prov.DisableMount(ctx, v); err != nil {
 						return err
@@ -434,12 +490,10 @@ func (r *Run) Reboot(ctx context.Context) error {
 			return err
 		}
 		for i := 0; i < s.Spec.Reboot.Times(); i++ {
-			if i > 0 {
-				// The cluster may have changed since (a control plane lost,
-				// the node now sharing the host's kernel): check again.
-				if err := r.checkPlan(ctx); err != nil {
-					return fmt.Errorf("before reboot %d of %d: %w", i+1, s.Spec.Reboot.Times(), err)
-				}
+			// The cluster may have changed since the last check (a control
+			// plane lost, a drain, the node now sharing the host's kernel).
+			if err := r.checkPlan(ctx); err != nil {
+				return fmt.Errorf("before reboot %d of %d: %w", i+1, s.Spec.Reboot.Times(), err)
 			}
 			if err := r.rebootOnce(ctx); err != nil {
 				return err
@@ -458,7 +512,7 @@ func (r *Run) Reboot(ctx context.Context) error {
 		}
 		if f := r.fault(scenario.FaultLateMount); f != nil {
 			for _, v := range r.volumes {
-				if v.Unit != "" {
+				if v.Backing == localpv.Filesystem {
 					r.progress("fault late-mount: mounting %s only now, after the kubelet restarted the pod", v.Path)
 					if err := r.prov.MountNow(ctx, v); err != nil {
 						return err
@@ -521,10 +575,12 @@ func (r *Run) rebootOnce(ctx context.Context) error {
 	rctx, cancel := context.WithTimeout(ctx, r.cfg.Scenario.Spec.Reboot.Timeout.Duration)
 	defer cancel()
 	r.progress("rebooting %s (%s)", r.node, r.cfg.Rebooter.Method())
+	r.emit(RebootStarted, StepReboot, r.cfg.Rebooter.Method(), nil)
 	ev, err := r.cfg.Rebooter.Reboot(rctx, r.node)
 	if err != nil {
 		return err
 	}
+	r.emit(RebootIssued, StepReboot, ev.Proof, nil)
 	rb := report.Reboot{Method: ev.Method, Node: r.node, Issued: ev.Issued, Returned: ev.Returned, RestartsBefore: before.RestartCount, BootIDBefore: oldBoot}
 	if ev.Proof != "" {
 		rb.Notes = append(rb.Notes, ev.Proof)
@@ -537,8 +593,13 @@ func (r *Run) rebootOnce(ctx context.Context) error {
 	rb.NotReadySeen, rb.KubeletBack, rb.NodeReady, rb.BootIDAfter = tl.NotReadySeen, tl.KubeletBack, tl.Ready, tl.BootID
 	if err != nil {
 		r.Result.Reboots = append(r.Result.Reboots, rb)
+		if !errors.Is(err, wait.ErrInterrupted) {
+			err = fmt.Errorf("node %s lost: not back within the reboot timeout of %s: %w", r.node, r.cfg.Scenario.Spec.Reboot.Timeout.Duration, err)
+			r.emit(NodeLost, StepReboot, "", err)
+		}
 		return err
 	}
+	r.emit(NodeBack, StepReboot, "", nil)
 	if rb.NotReadySeen == nil {
 		rb.Notes = append(rb.Notes, "the node never turned NotReady: it was down for less than the node monitor grace period; the proof of the reboot is the newer heartbeat and the restarted containers")
 	}
@@ -555,6 +616,7 @@ func (r *Run) rebootOnce(ctx context.Context) error {
 		r.Result.Reboots = append(r.Result.Reboots, rb)
 		return err
 	}
+	r.emit(PodBack, StepReboot, back.Pod.Name, nil)
 	rb.PodReady, rb.SamePod, rb.RestartsAfter = &back.At, back.SamePod, back.Restarts
 	if !back.SamePod {
 		rb.Notes = append(rb.Notes, "the workload pod was recreated (new UID), not restarted in place")
@@ -585,7 +647,7 @@ func (r *Run) AfterReboot(ctx context.Context) error {
 	if !r.has(scenario.PhaseAfterReboot) {
 		return nil
 	}
-	return r.timed("after-reboot: data check and measurement in the same pod", func() error {
+	return r.timed(StepAfterReboot, "after-reboot: data check and measurement in the same pod", func() error {
 		return r.measure(ctx, scenario.PhaseAfterReboot, true)
 	})
 }
@@ -595,7 +657,7 @@ func (r *Run) Recreate(ctx context.Context) error {
 	if !r.has(scenario.PhaseAfterRecreate) {
 		return nil
 	}
-	return r.timed("recreate: delete and create the workload pod", func() error {
+	return r.timed(StepRecreate, "recreate: delete and create the workload pod", func() error {
 		uid := string(r.pod.UID)
 		if err := r.cfg.Client.CoreV1().Pods(r.ns).Delete(ctx, r.pod.Name, metav1.DeleteOptions{}); err != nil {
 			return fmt.Errorf("delete workload pod: %w", err)
@@ -610,7 +672,7 @@ func (r *Run) Recreate(ctx context.Context) error {
 			// mounts) and takes the late mount away with it; the disk is
 			// mounted again, as it would be by now on a real node.
 			for _, v := range r.volumes {
-				if v.Unit != "" {
+				if v.Backing == localpv.Filesystem {
 					if err := r.prov.MountNow(ctx, v); err != nil {
 						return err
 					}
@@ -626,7 +688,7 @@ func (r *Run) AfterRecreate(ctx context.Context) error {
 	if !r.has(scenario.PhaseAfterRecreate) {
 		return nil
 	}
-	return r.timed("after-recreate: data check and measurement in the new pod", func() error {
+	return r.timed(StepAfterRecreate, "after-recreate: data check and measurement in the new pod", func() error {
 		return r.measure(ctx, scenario.PhaseAfterRecreate, true)
 	})
 }
@@ -654,63 +716,199 @@ func (r *Run) Finish() {
 	res.Diagnosis = report.DiagnoseResult(res)
 }
 
-// Cleanup removes everything the run created, unless Keep.
+// Bounds of the cleanup steps: each has its own, so that one that cannot
+// finish (a node that stays down, an API server that is away) does not use
+// up the others'.
+const (
+	cleanupNodeCheckTimeout = 15 * time.Second
+	cleanupPodTimeout       = 2 * time.Minute
+	cleanupVolumeTimeout    = 2 * time.Minute // one volume: PVC, PV, node side
+	cleanupClassTimeout     = 30 * time.Second
+	cleanupNamespaceTimeout = 3 * time.Minute
+	cleanupHelpersTimeout   = 2 * time.Minute // last, with its own budget
+	uncordonTimeout         = 30 * time.Second
+)
+
+// LeftBehindError is a cleanup that could not remove everything: what is
+// left, and why; `pvreboot cleanup --run ID` finishes the job.
+type LeftBehindError struct {
+	Run   string
+	Items []string
+	Err   error
+}
+
+func (e *LeftBehindError) Error() string {
+	return fmt.Sprintf("cleanup of run %s left %d item(s): %s: %v", e.Run, len(e.Items), strings.Join(e.Items, "; "), e.Err)
+}
+
+func (e *LeftBehindError) Unwrap() error { return e.Err }
+
+// Cleanup removes everything the run created, unless Keep. Each step has
+// its own bound and one failing does not skip the others; what could not
+// be removed stays in the run (Leftovers) for the next attempt, and the
+// error is a *LeftBehindError. When the node is not Ready, its side
+// (units, mounts, loops, files) is left for `pvreboot cleanup --run`, and
+// everything that does not need the node is removed. The caller's ctx only
+// carries values: pass one that outlives an interrupt.
 func (r *Run) Cleanup(ctx context.Context) error {
+	r.emit(StepStarted, StepCleanup, "", nil)
+	err := r.cleanup(ctx)
+	r.emit(StepEnded, StepCleanup, "", err)
+	return err
+}
+
+func bounded(ctx context.Context, d time.Duration, f func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	return f(ctx)
+}
+
+func (r *Run) cleanup(ctx context.Context) error {
 	var errs []error
+	var left []string
+	leave := func(item string, err error) {
+		left = append(left, item)
+		errs = append(errs, err)
+		r.emit(Left, StepCleanup, item, err)
+	}
+	removed := func(item string) { r.emit(Removed, StepCleanup, item, nil) }
 	// A node this run cordoned is uncordoned even with --keep.
 	if r.cordoned {
-		if err := drain.Uncordon(ctx, r.cfg.Client, r.node); err != nil {
-			errs = append(errs, err)
+		if err := bounded(ctx, uncordonTimeout, func(ctx context.Context) error { return drain.Uncordon(ctx, r.cfg.Client, r.node) }); err != nil {
+			leave("cordon on node "+r.node, err)
 		} else {
 			r.cordoned = false
 			r.progress("uncordoned %s", r.node)
 		}
 	}
 	if r.cfg.Keep {
-		r.progress("keeping namespace %s, PVs and backings (--keep)", r.ns)
+		// The ledger keeps naming them; without a heartbeat the run is dead,
+		// and a later `pvreboot cleanup` removes what --keep kept.
+		if r.stopBeat != nil {
+			r.stopBeat()
+		}
+		r.progress("keeping namespace %s, PVs and backings (--keep); `pvreboot cleanup --run %s` removes them", r.ns, r.id)
 		return errors.Join(errs...)
 	}
+	nodeUp := r.nodeReady(ctx)
+	if !nodeUp && len(r.volumes) > 0 {
+		r.progress("node %s is not Ready: its side of the volumes stays for `pvreboot cleanup --run %s` once it is back", r.node, r.id)
+	}
 	if r.ns != "" {
-		err := r.cfg.Client.CoreV1().Pods(r.ns).Delete(ctx, workloadPodName, metav1.DeleteOptions{})
-		if err != nil && !apierrors.IsNotFound(err) {
-			errs = append(errs, err)
+		err := bounded(ctx, cleanupPodTimeout, func(ctx context.Context) error {
+			opts := metav1.DeleteOptions{}
+			if !nodeUp {
+				// The kubelet cannot confirm the pod is gone: remove the
+				// object, as kubectl delete --force does.
+				opts.GracePeriodSeconds = ptr.To[int64](0)
+			}
+			err := r.cfg.Client.CoreV1().Pods(r.ns).Delete(ctx, workloadPodName, opts)
+			if apierrors.IsNotFound(err) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if r.pod != nil {
+				return wait.PodGone(ctx, r.cfg.Client, r.ns, workloadPodName, string(r.pod.UID))
+			}
+			return nil
+		})
+		if err != nil {
+			leave("pod "+r.ns+"/"+workloadPodName, fmt.Errorf("delete workload pod: %w", err))
 		}
-		if r.pod != nil {
-			if err := wait.PodGone(ctx, r.cfg.Client, r.ns, workloadPodName, string(r.pod.UID)); err != nil {
-				errs = append(errs, err)
+	}
+	var kept []*localpv.Volume
+	for _, v := range r.volumes {
+		err := bounded(ctx, cleanupVolumeTimeout, func(ctx context.Context) error {
+			if err := r.prov.TeardownObjects(ctx, v); err != nil {
+				return err
+			}
+			if !nodeUp {
+				return fmt.Errorf("node %s is not Ready", r.node)
+			}
+			return r.prov.TeardownNode(ctx, v)
+		})
+		if err != nil {
+			kept = append(kept, v)
+			leave(fmt.Sprintf("PV %s and its %s backing %s on node %s", v.PVName, v.Backing, v.Path, v.Node), err)
+			continue
+		}
+		r.forget(ctx, volumeItems(v)...)
+		removed("PV " + v.PVName + " and its backing")
+	}
+	for _, sc := range r.storageClasses() {
+		if err := bounded(ctx, cleanupClassTimeout, func(ctx context.Context) error { return r.prov.DeleteStorageClassIfUnused(ctx, sc) }); err != nil {
+			leave("StorageClass "+sc, err)
+			continue
+		}
+		r.forget(ctx, ledger.Item{Kind: ledger.KindStorageClass, Name: sc})
+	}
+	r.mu.Lock()
+	r.volumes = kept
+	r.mu.Unlock()
+	if r.ns != "" {
+		err := bounded(ctx, cleanupNamespaceTimeout, func(ctx context.Context) error {
+			err := r.cfg.Client.CoreV1().Namespaces().Delete(ctx, r.ns, metav1.DeleteOptions{})
+			if apierrors.IsNotFound(err) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			return wait.NamespaceGone(ctx, r.cfg.Client, r.ns)
+		})
+		if err != nil {
+			leave("namespace "+r.ns, fmt.Errorf("delete namespace %s: %w", r.ns, err))
+		} else {
+			removed("namespace " + r.ns)
+			r.forget(ctx, ledger.Item{Kind: ledger.KindNamespace, Name: r.ns})
+			r.mu.Lock()
+			r.ns = ""
+			r.mu.Unlock()
+		}
+	}
+	// The privileged helpers last, with a budget of their own.
+	if r.cfg.Close != nil {
+		if err := bounded(ctx, cleanupHelpersTimeout, r.cfg.Close); err != nil {
+			leave("node helper pods and their namespace", err)
+		} else {
+			r.cfg.Close = nil
+			if r.cfg.HelperNamespace != "" {
+				r.forget(ctx, ledger.Item{Kind: ledger.KindHelperNamespace, Name: r.cfg.HelperNamespace})
 			}
 		}
 	}
-	for _, v := range r.volumes {
-		if err := r.prov.Teardown(ctx, v); err != nil {
-			errs = append(errs, err)
+	// The ledger goes when it is empty, and stays (dead by heartbeat) for
+	// `pvreboot cleanup --run` otherwise.
+	if err := bounded(ctx, cleanupClassTimeout, r.closeLedger); err != nil {
+		errs = append(errs, fmt.Errorf("close the run's ledger: %w", err))
+		if len(left) == 0 {
+			return errors.Join(errs...)
 		}
 	}
-	for _, sc := range r.storageClasses() {
-		if err := r.prov.DeleteStorageClassIfUnused(ctx, sc); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if r.ns != "" {
-		if err := r.cfg.Client.CoreV1().Namespaces().Delete(ctx, r.ns, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-			errs = append(errs, fmt.Errorf("delete namespace %s: %w", r.ns, err))
-		} else if err := wait.NamespaceGone(ctx, r.cfg.Client, r.ns); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	r.mu.Lock()
-	r.volumes, r.ns = nil, ""
-	r.mu.Unlock()
-	if r.cfg.Close != nil {
-		if err := r.cfg.Close(ctx); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("cleanup: %w", err)
+	if len(left) > 0 {
+		return &LeftBehindError{Run: r.id, Items: left, Err: errors.Join(errs...)}
 	}
 	r.progress("cleaned up")
 	return nil
+}
+
+// nodeReady reports whether the run's node can take node-side cleanup now:
+// Ready in the API, and answering a command (a node just stopped is still
+// Ready for the grace period, but its commands fail at once or hang).
+func (r *Run) nodeReady(ctx context.Context) bool {
+	var ready bool
+	_ = bounded(ctx, cleanupNodeCheckTimeout, func(ctx context.Context) error {
+		n, err := r.cfg.Client.CoreV1().Nodes().Get(ctx, r.node, metav1.GetOptions{})
+		if err != nil || wait.NodeReadyStatus(n) != corev1.ConditionTrue {
+			return err
+		}
+		_, err = r.cfg.Nodes.NodeExec(ctx, r.node, nil, "true")
+		ready = err == nil
+		return err
+	})
+	return ready
 }
 
 func (r *Run) storageClasses() []string {

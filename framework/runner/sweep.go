@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pvreboot/pvreboot/framework/ledger"
 	"github.com/pvreboot/pvreboot/framework/localpv"
 	"github.com/pvreboot/pvreboot/framework/wait"
 	corev1 "k8s.io/api/core/v1"
@@ -34,6 +35,8 @@ type SweepOptions struct {
 	// node backings, and counts the run as dead whatever its age.
 	Run    string
 	DryRun bool
+	// StateDir holds local copies of runs' ledgers (see Config.StateDir).
+	StateDir string
 }
 
 // mine reports whether a run's leftovers are in the sweep's scope.
@@ -69,25 +72,61 @@ func Sweep(ctx context.Context, o SweepOptions) ([]Swept, error) {
 	}
 	var swept []Swept
 	var errs []error
-	live := map[string]bool{} // run IDs with a namespace young enough to be running
+	// A run with a ledger is live while its heartbeat is fresh, and dead
+	// once it stops, whatever its age; runs without one (older pvreboot)
+	// are judged by the age of their namespace.
+	records, err := ledger.List(ctx, o.Client)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("list runs' ledgers: %w", err))
+	}
+	beat := map[string]ledger.Record{}
+	for _, rec := range records {
+		beat[rec.Run] = rec
+	}
+	if rec, ok := beat[o.Run]; ok && rec.Live(time.Now()) {
+		// Just killed, its Lease has not expired yet; or it is running.
+		if rec, err = awaitDeath(ctx, o, rec); err != nil {
+			return nil, err
+		}
+		beat[o.Run] = rec
+	}
+	now := time.Now()
+	live := map[string]bool{} // run IDs that are running
+	for id, rec := range beat {
+		if rec.Live(now) && o.Run == "" {
+			live[id] = true
+		}
+	}
 	var stale []corev1.Namespace
+	why := map[string]string{}
 	for _, ns := range nss.Items {
-		if !o.mine(ns.Labels[localpv.LabelRun]) {
+		id := ns.Labels[localpv.LabelRun]
+		if ns.Name == ledger.Namespace || !o.mine(id) {
 			continue
 		}
 		age := time.Since(ns.CreationTimestamp.Time)
-		if age < o.OlderThan && o.Run == "" {
-			if id := ns.Labels[localpv.LabelRun]; id != "" {
+		rec, hasBeat := beat[id]
+		switch {
+		case o.Run != "":
+			why[ns.Name] = "run " + id + " named with --run"
+		case live[id]:
+			continue
+		case hasBeat:
+			why[ns.Name] = fmt.Sprintf("run %s stopped its heartbeat %s ago", id, now.Sub(rec.Renewed).Round(time.Second))
+		case age < o.OlderThan:
+			if id != "" {
 				live[id] = true
 			}
 			continue
+		default:
+			why[ns.Name] = fmt.Sprintf("created %s ago (older than %s), and no heartbeat", age.Round(time.Second), o.OlderThan)
 		}
 		stale = append(stale, ns)
 	}
 	// Namespaces first: their pods go, and with them the mounts on the volumes.
 	var deleted []string
 	for _, ns := range stale {
-		swept = append(swept, Swept{What: "namespace", Name: ns.Name, Why: fmt.Sprintf("created %s ago (older than %s)", time.Since(ns.CreationTimestamp.Time).Round(time.Second), o.OlderThan)})
+		swept = append(swept, Swept{What: "namespace", Name: ns.Name, Why: why[ns.Name]})
 		if o.DryRun {
 			continue
 		}
@@ -160,7 +199,139 @@ func Sweep(ctx context.Context, o SweepOptions) ([]Swept, error) {
 			}
 		}
 	}
+	swept = append(swept, finishLedgers(ctx, o, prov, records, live, &errs)...)
 	return swept, errors.Join(errs...)
+}
+
+// ErrRunLive is a run named for cleanup whose heartbeat goes on.
+var ErrRunLive = errors.New("run is live")
+
+// awaitDeath waits until a run's Lease has expired (a process killed a
+// moment ago) and returns its record then; a run that renews it meanwhile
+// is running, and is not swept (ErrRunLive).
+func awaitDeath(ctx context.Context, o SweepOptions, rec ledger.Record) (ledger.Record, error) {
+	for range 2 {
+		expiry := rec.Renewed.Add(time.Duration(rec.LeaseSeconds)*time.Second + time.Second)
+		t := time.NewTimer(time.Until(expiry))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return rec, ctx.Err()
+		case <-t.C:
+		}
+		records, err := ledger.List(ctx, o.Client)
+		if err != nil {
+			return rec, err
+		}
+		for _, r := range records {
+			if r.Run == rec.Run {
+				rec = r
+			}
+		}
+		if !rec.Live(time.Now()) {
+			return rec, nil
+		}
+	}
+	return rec, fmt.Errorf("%w: run %s renews its heartbeat (held by %s, renewed %s): stop it first", ErrRunLive, rec.Run, rec.Holder, rec.Renewed.UTC().Format(time.RFC3339))
+}
+
+// finishLedgers removes what dead runs' ledgers still name and the sweep
+// did not (a helper namespace), forgets what is gone, and closes each
+// ledger: deleted once empty, kept for the next sweep otherwise. With
+// o.Run, a run whose ledger exists only in StateDir is finished too.
+func finishLedgers(ctx context.Context, o SweepOptions, prov *localpv.Provisioner, records []ledger.Record, live map[string]bool, errs *[]error) []Swept {
+	runs := map[string]bool{}
+	for _, rec := range records {
+		if o.mine(rec.Run) && !live[rec.Run] {
+			runs[rec.Run] = true
+		}
+	}
+	if o.Run != "" {
+		runs[o.Run] = true
+	}
+	var swept []Swept
+	for run := range runs {
+		l, err := ledger.Load(ctx, o.Client, o.StateDir, run)
+		if errors.Is(err, ledger.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			*errs = append(*errs, fmt.Errorf("run %s: %w", run, err))
+			continue
+		}
+		var gone []ledger.Item
+		for _, it := range l.Items() {
+			ok, err := itemGone(ctx, o, prov, it)
+			if err != nil {
+				*errs = append(*errs, fmt.Errorf("run %s: %s: %w", run, it, err))
+				continue
+			}
+			if ok {
+				gone = append(gone, it)
+			} else {
+				swept = append(swept, Swept{What: "ledger item", Name: it.String(), Why: "run " + run + " still holds it"})
+			}
+		}
+		if o.DryRun {
+			continue
+		}
+		if err := l.Remove(ctx, gone...); err != nil {
+			*errs = append(*errs, fmt.Errorf("run %s: %w", run, err))
+			continue
+		}
+		left := len(l.Items())
+		if err := l.Close(ctx); err != nil {
+			*errs = append(*errs, fmt.Errorf("run %s: close its ledger: %w", run, err))
+		} else if left == 0 {
+			swept = append(swept, Swept{What: "ledger", Name: ledger.LeaseName(run), Why: "run " + run + " has nothing left"})
+		}
+	}
+	return swept
+}
+
+// itemGone removes what the label-based sweep does not (a helper
+// namespace) and reports whether the item no longer exists.
+func itemGone(ctx context.Context, o SweepOptions, prov *localpv.Provisioner, it ledger.Item) (bool, error) {
+	switch it.Kind {
+	case ledger.KindNamespace, ledger.KindHelperNamespace:
+		if it.Kind == ledger.KindHelperNamespace && !o.DryRun {
+			if err := o.Client.CoreV1().Namespaces().Delete(ctx, it.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+				return false, err
+			}
+			gctx, cancel := context.WithTimeout(ctx, cleanupTimeout)
+			defer cancel()
+			if err := wait.NamespaceGone(gctx, o.Client, it.Name); err != nil {
+				return false, err
+			}
+		}
+		_, err := o.Client.CoreV1().Namespaces().Get(ctx, it.Name, metav1.GetOptions{})
+		return apierrors.IsNotFound(err), ignoreNotFound(err)
+	case ledger.KindPV:
+		_, err := o.Client.CoreV1().PersistentVolumes().Get(ctx, it.Name, metav1.GetOptions{})
+		return apierrors.IsNotFound(err), ignoreNotFound(err)
+	case ledger.KindStorageClass:
+		// Shared by runs: the sweep above removed it if no PV uses it, and
+		// one still used is another run's to keep.
+		_, err := o.Client.StorageV1().StorageClasses().Get(ctx, it.Name, metav1.GetOptions{})
+		return err == nil || apierrors.IsNotFound(err), ignoreNotFound(err)
+	case ledger.KindBacking:
+		if o.Nodes == nil || !slices.Contains(o.NodeNames, it.Node) {
+			return false, nil // needs the node: a sweep with it
+		}
+		if o.DryRun {
+			return false, nil
+		}
+		// Idempotent: the teardown of what is not there succeeds.
+		return true, prov.TeardownNode(ctx, VolumeOfItem(it))
+	}
+	return false, fmt.Errorf("unknown ledger item kind %q", it.Kind)
+}
+
+func ignoreNotFound(err error) error {
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
 }
 
 // used reports whether a PV that stays (a live run's) uses the StorageClass.
@@ -203,7 +374,9 @@ func volumeOfPV(pv *corev1.PersistentVolume) *localpv.Volume {
 	return v
 }
 
-var leftoverName = regexp.MustCompile(`^(pvreboot-([0-9a-f]{1,8})-[a-z0-9][-a-z0-9.]*?)(\.img)?$`)
+// leftoverName is a backing's name (pvreboot-<run>-<DNS label>), with
+// ".img" for its image file: what the node layer accepts, nothing else.
+var leftoverName = regexp.MustCompile(`^(pvreboot-([0-9a-f]{1,8})-[a-z0-9](?:[-a-z0-9]{0,51}[a-z0-9])?)(\.img)?$`)
 
 // NodeLeftover is one volume's files and units found on a node.
 type NodeLeftover struct {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pvreboot/pvreboot/framework/ledger"
 	"github.com/pvreboot/pvreboot/framework/localpv"
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
@@ -99,5 +100,69 @@ func TestSweepNeverTouchesALiveRun(t *testing.T) {
 	}
 	if _, err := c.StorageV1().StorageClasses().Get(ctx, "pvreboot-local", metav1.GetOptions{}); err != nil {
 		t.Errorf("the StorageClass a live run's PV uses was removed: %v", err)
+	}
+}
+
+// Liveness is the heartbeat, not the age: a run hours old whose Lease is
+// fresh stays; a run minutes old whose heartbeat stopped is swept, and
+// what its ledger names beyond the labelled objects (its helper namespace)
+// goes too, then the ledger itself.
+func TestSweepJudgesRunsByHeartbeat(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	ns := func(name, run string, age time.Duration) *corev1.Namespace {
+		l := map[string]string{localpv.LabelOwned: "true"}
+		if run != "" {
+			l[localpv.LabelRun] = run
+		}
+		return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: l, CreationTimestamp: metav1.NewTime(time.Now().Add(-age))}}
+	}
+	c := fake.NewClientset(ns("pvreboot-aaaa", "aaaa", 3*time.Hour), ns("pvreboot-dddd", "dddd", time.Minute), ns("pvreboot-nodeexec-7", "", time.Minute))
+	open := func(run string, items ...ledger.Item) *ledger.Ledger {
+		l, err := ledger.Open(ctx, ledger.Options{Client: c, Run: run, Cluster: "lab", Scenario: "s", Holder: "test:1", LeaseDuration: 30 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Add(ctx, items...); err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	open("aaaa", ledger.Item{Kind: ledger.KindNamespace, Name: "pvreboot-aaaa"}) // live: just renewed
+	open("dddd", ledger.Item{Kind: ledger.KindNamespace, Name: "pvreboot-dddd"}, ledger.Item{Kind: ledger.KindHelperNamespace, Name: "pvreboot-nodeexec-7"})
+	// dddd's heartbeat stopped a minute ago.
+	lease, err := c.CoordinationV1().Leases(ledger.Namespace).Get(ctx, ledger.LeaseName("dddd"), metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lease.Spec.RenewTime = &metav1.MicroTime{Time: time.Now().Add(-time.Minute)}
+	if _, err := c.CoordinationV1().Leases(ledger.Namespace).Update(ctx, lease, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	swept, err := Sweep(ctx, SweepOptions{Client: c, OlderThan: 30 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, s := range swept {
+		got = append(got, s.String())
+	}
+	text := strings.Join(got, "\n")
+	for _, want := range []string{"namespace pvreboot-dddd: run dddd stopped its heartbeat", "ledger run-dddd: run dddd has nothing left"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("swept lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "aaaa") {
+		t.Errorf("a live run (fresh heartbeat, 3 h old) was swept:\n%s", text)
+	}
+	for name, want := range map[string]bool{"pvreboot-aaaa": true, "pvreboot-dddd": false, "pvreboot-nodeexec-7": false, ledger.Namespace: true} {
+		_, err := c.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+		if (err == nil) != want {
+			t.Errorf("namespace %s exists=%v, want %v", name, err == nil, want)
+		}
+	}
+	if _, err := c.CoordinationV1().Leases(ledger.Namespace).Get(ctx, ledger.LeaseName("dddd"), metav1.GetOptions{}); err == nil {
+		t.Error("the dead run's ledger is still there with nothing left")
 	}
 }

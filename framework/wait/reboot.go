@@ -69,7 +69,7 @@ func NodeRebooted(ctx context.Context, c kubernetes.Interface, name string, sinc
 		if wantNewBootID {
 			want += " and a bootID other than " + oldBootID
 		}
-		return tl, fmt.Errorf("node %s: want %s, last %s: %w", name, want, DescribeNode(last), err)
+		return tl, fmt.Errorf("node %s: want %s, last %s: %w", name, want, DescribeNode(last), why(ctx, err))
 	}
 	return tl, nil
 }
@@ -172,7 +172,7 @@ func PodGone(ctx context.Context, c kubernetes.Interface, ns, name, uid string) 
 		return false, nil
 	})
 	if err != nil {
-		return fmt.Errorf("%s, last %s: %w", want, DescribePod(last), err)
+		return fmt.Errorf("%s, last %s: %w", want, DescribePod(last), why(ctx, err))
 	}
 	return nil
 }
@@ -204,7 +204,7 @@ func NamespaceGone(ctx context.Context, c kubernetes.Interface, name string) err
 		return e.Type == watch.Deleted, nil
 	})
 	if err != nil {
-		return fmt.Errorf("namespace %s: want deleted, last phase %s: %w", name, last.Status.Phase, err)
+		return fmt.Errorf("namespace %s: want deleted, last phase %s: %w", name, last.Status.Phase, why(ctx, err))
 	}
 	return nil
 }

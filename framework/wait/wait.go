@@ -69,7 +69,7 @@ func Pod(ctx context.Context, c kubernetes.Interface, ns, name, want string, con
 		if errors.Is(err, ErrDeleted) {
 			return last, err
 		}
-		return last, fmt.Errorf("pod %s/%s: want %s, last %s: %w", ns, name, want, DescribePod(last), err)
+		return last, fmt.Errorf("pod %s/%s: want %s, last %s: %w", ns, name, want, DescribePod(last), why(ctx, err))
 	}
 	return ev.Object.(*corev1.Pod), nil
 }
@@ -140,7 +140,7 @@ func NodeReady(ctx context.Context, c kubernetes.Interface, name string) (*corev
 		return NodeReadyStatus(n) == corev1.ConditionTrue, nil
 	})
 	if err != nil {
-		return last, fmt.Errorf("node %s: want Ready, last %s: %w", name, DescribeNode(last), err)
+		return last, fmt.Errorf("node %s: want Ready, last %s: %w", name, DescribeNode(last), why(ctx, err))
 	}
 	return ev.Object.(*corev1.Node), nil
 }
@@ -228,7 +228,26 @@ func ServiceAccount(ctx context.Context, c kubernetes.Interface, ns, name string
 		return ok && sa.Name == name && e.Type != watch.Deleted, nil
 	})
 	if err != nil {
-		return fmt.Errorf("namespace %s: want ServiceAccount %s (made by the controller manager): %w", ns, name, err)
+		return fmt.Errorf("namespace %s: want ServiceAccount %s (made by the controller manager): %w", ns, name, why(ctx, err))
 	}
 	return nil
+}
+
+// ErrInterrupted marks a wait its caller cancelled (Ctrl-C), as opposed to
+// one that ran out of time.
+var ErrInterrupted = errors.New("interrupted")
+
+// why turns a wait's failure into what happened: interrupted when the
+// caller cancelled, out of time when the deadline passed (client-go says
+// "timed out waiting for the condition" for both), or err itself.
+func why(ctx context.Context, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(ctx.Err(), context.Canceled):
+		return fmt.Errorf("%w while waiting", ErrInterrupted)
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return fmt.Errorf("gave up after the wait's bound: %w", context.DeadlineExceeded)
+	}
+	return err
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/pvreboot/pvreboot/cmd/internal/exitcode"
 	"github.com/pvreboot/pvreboot/framework/cluster/existing"
 	kindprovider "github.com/pvreboot/pvreboot/framework/cluster/kind"
+	"github.com/pvreboot/pvreboot/framework/ledger"
 	"github.com/pvreboot/pvreboot/framework/runner"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -97,6 +98,24 @@ func newCleanupCmd(g *globals) *cobra.Command {
 					o.NodeNames = names
 				}
 				o.Nodes = kc
+			}
+			o.StateDir = g.stateDir()
+			// Every run with a ledger, live or dead, and what it still holds.
+			if records, lerr := ledger.List(ctx, o.Client); lerr == nil {
+				for _, rec := range records {
+					if f.run != "" && rec.Run != f.run {
+						continue
+					}
+					state := "dead: its heartbeat stopped " + time.Since(rec.Renewed).Round(time.Second).String() + " ago"
+					if rec.Live(time.Now()) {
+						state = "live (left alone)"
+					}
+					fmt.Fprintf(g.s.Out, "run %s (scenario %s on %s, started %s by %s): %s; holds %d item(s)\n",
+						rec.Run, rec.Scenario, rec.Cluster, rec.Started.UTC().Format(time.RFC3339), rec.Holder, state, len(rec.Items))
+					for _, it := range rec.Items {
+						fmt.Fprintf(g.s.Out, "  %s\n", it)
+					}
+				}
 			}
 			swept, err := runner.Sweep(ctx, o)
 			if closeFn != nil {

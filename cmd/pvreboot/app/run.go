@@ -6,11 +6,11 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/pvreboot/pvreboot/cmd/internal/exitcode"
+	"github.com/pvreboot/pvreboot/framework/cluster/existing"
 	kindprovider "github.com/pvreboot/pvreboot/framework/cluster/kind"
-	"github.com/pvreboot/pvreboot/framework/localpv"
-	"github.com/pvreboot/pvreboot/framework/reboot"
 	"github.com/pvreboot/pvreboot/framework/report"
 	"github.com/pvreboot/pvreboot/framework/runner"
 	"github.com/pvreboot/pvreboot/framework/scenario"
@@ -59,6 +59,7 @@ func newRunCmd(g *globals) *cobra.Command {
 		outputDir, nodeImage, probeImage string
 		keep, dryRun, allowReboot        bool
 		kubeconfig, kubeContext          string
+		eventsFile                       string
 	)
 	cmd := &cobra.Command{
 		Use:   "run SCENARIO.yaml",
@@ -75,7 +76,7 @@ func newRunCmd(g *globals) *cobra.Command {
 				return exitcode.UsageError(err)
 			}
 			// Only the person running pvreboot authorises rebooting machines.
-			if v, ok := g.env["PVREBOOT_ALLOW_REBOOT"]; ok && !allowReboot {
+			if v, ok := g.env["PVREBOOT_ALLOW_REBOOT"]; ok && !cmd.Flags().Changed("allow-reboot") {
 				b, perr := strconv.ParseBool(v)
 				if perr != nil {
 					return exitcode.Usagef("PVREBOOT_ALLOW_REBOOT=%q: want true or false", v)
@@ -103,6 +104,15 @@ func newRunCmd(g *globals) *cobra.Command {
 					es.Kubeconfig = []string{kubeconfig}
 				case s.Spec.Cluster.Existing != nil && s.Spec.Cluster.Existing.Kubeconfig != "":
 					es.Kubeconfig = []string{s.Spec.Cluster.Existing.Kubeconfig}
+					// Named by the scenario, not by the person: it must not
+					// run programs on this host.
+					ctxName := kubeContext
+					if ctxName == "" {
+						ctxName = s.Spec.Cluster.Existing.Context
+					}
+					if err := existing.CheckNoCredentialPlugins(es.Kubeconfig, ctxName); err != nil {
+						return exitcode.Usagef("spec.cluster.existing.kubeconfig: %v (a scenario cannot run programs on this host: pass such a kubeconfig with --kubeconfig or $KUBECONFIG)", err)
+					}
 				case g.env["KUBECONFIG"] != "":
 					es.Kubeconfig = filepath.SplitList(g.env["KUBECONFIG"])
 				}
@@ -121,13 +131,19 @@ func newRunCmd(g *globals) *cobra.Command {
 					return err
 				}
 			} else if cfg, _, err = runner.Kind(ctx, s, runner.KindSetup{NodeImage: nodeImage, ProbeImage: probeImage, BaseDir: base, SSHAgentSocket: g.env["SSH_AUTH_SOCK"], Log: g.logger(), Progress: g.s.Err}); err != nil {
-				if errors.Is(err, kindprovider.ErrNotOwned) {
-					return exitcode.UsageError(err)
-				}
 				return err
 			}
 			cfg.Keep = keep
 			cfg.AllowReboot = allowReboot
+			cfg.StateDir, cfg.Holder = g.stateDir(), holder()
+			if eventsFile != "" {
+				f, err := os.OpenFile(eventsFile, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+				if err != nil {
+					return exitcode.Usagef("--events: %v", err)
+				}
+				defer f.Close()
+				cfg.Events = runner.JSONLines(f)
+			}
 			run, err := runner.New(cfg)
 			if err != nil {
 				return err
@@ -140,10 +156,11 @@ func newRunCmd(g *globals) *cobra.Command {
 			fmt.Fprintln(g.s.Out)
 			_ = report.Text(g.s.Out, run.Result)
 			fmt.Fprintf(g.s.Out, "\nresults in %s (result.json, summary.txt, summary.md, junit.xml)\n", outputDir)
+			if lb := (*runner.LeftBehindError)(nil); errors.As(runErr, &lb) {
+				fmt.Fprintf(g.s.Err, "\nleft behind by run %s:\n  %s\nonce the cluster and node answer, remove it with:\n  %s\n",
+					lb.Run, strings.Join(lb.Items, "\n  "), finishCommand(lb.Run, s, kubeconfig, kubeContext, probeImage))
+			}
 			if runErr != nil {
-				if errors.Is(runErr, reboot.ErrRefused) || errors.Is(runErr, runner.ErrUnsupported) || errors.Is(runErr, localpv.ErrUnsafe) {
-					return exitcode.UsageError(runErr)
-				}
 				return runErr
 			}
 			if !run.Result.Verdict.Pass {
@@ -159,8 +176,67 @@ func newRunCmd(g *globals) *cobra.Command {
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the reboot plan (nodes, method, affected pods, safety checks) and change nothing")
 	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig of an existing cluster (default: $KUBECONFIG, ~/.kube/config); pvreboot never creates or deletes it")
 	cmd.Flags().StringVar(&kubeContext, "context", "", "kubeconfig context of an existing cluster")
+	cmd.Flags().StringVar(&eventsFile, "events", "", "write the run's structured events (step boundaries, reboot milestones, cleanup) to this file as JSON lines")
 	cmd.Flags().BoolVar(&allowReboot, "allow-reboot", false, "confirm rebooting real machines (ssh, command, node-pod methods); also PVREBOOT_ALLOW_REBOOT=true. A scenario file cannot")
 	return cmd
+}
+
+// holder names this process in a run's Lease.
+func holder() string {
+	h, err := os.Hostname()
+	if err != nil {
+		h = "unknown-host"
+	}
+	return fmt.Sprintf("%s:%d", h, os.Getpid())
+}
+
+// stateDir is where local copies of runs' ledgers live:
+// $XDG_STATE_HOME/pvreboot/runs, else ~/.local/state/pvreboot/runs.
+func (g *globals) stateDir() string {
+	if d := g.env["XDG_STATE_HOME"]; d != "" {
+		return filepath.Join(d, "pvreboot", "runs")
+	}
+	if h := g.env["HOME"]; h != "" {
+		return filepath.Join(h, ".local", "state", "pvreboot", "runs")
+	}
+	return ""
+}
+
+// finishCommand is the pvreboot cleanup command that removes what a run
+// left behind.
+func finishCommand(run string, s *scenario.Scenario, kubeconfig, kubeContext, probeImage string) string {
+	argv := []string{"pvreboot", "cleanup", "--run", run}
+	switch {
+	case kubeconfig != "" || kubeContext != "" || s.Spec.Cluster.Existing != nil:
+		if kubeconfig != "" {
+			argv = append(argv, "--kubeconfig", kubeconfig)
+		} else if e := s.Spec.Cluster.Existing; e != nil && e.Kubeconfig != "" {
+			argv = append(argv, "--kubeconfig", e.Kubeconfig)
+		}
+		if kubeContext != "" {
+			argv = append(argv, "--context", kubeContext)
+		} else if e := s.Spec.Cluster.Existing; e != nil && e.Context != "" {
+			argv = append(argv, "--context", e.Context)
+		}
+		for _, n := range s.Spec.Cluster.Nodes.Names {
+			argv = append(argv, "--node", n)
+		}
+		argv = append(argv, "--probe-image", probeImage)
+	case s.Spec.Cluster.Kind != nil:
+		argv = append(argv, "--name", s.Spec.Cluster.Kind.Name)
+	}
+	for i, a := range argv {
+		argv[i] = shellWord(a)
+	}
+	return strings.Join(argv, " ")
+}
+
+// shellWord quotes a word for a person to paste into a POSIX shell.
+func shellWord(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=@") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 func exists(p string) bool {

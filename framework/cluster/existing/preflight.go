@@ -49,6 +49,8 @@ var Needed = func() []Permission {
 	add("", "persistentvolumes", "", "get", "list", "watch", "create", "delete")
 	add("", "persistentvolumeclaims", "", "get", "list", "watch", "create", "delete")
 	add("storage.k8s.io", "storageclasses", "", "get", "list", "create", "delete")
+	// The run's ledger and heartbeat (a Lease in pvreboot-runs).
+	add("coordination.k8s.io", "leases", "", "get", "list", "create", "update", "patch", "delete")
 	return out
 }()
 
