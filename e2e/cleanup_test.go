@@ -5,6 +5,7 @@ package e2e
 import (
 	"bytes"
 	"strings"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -32,13 +33,23 @@ var _ = Describe("pvreboot cleanup", Ordered, Serial, Label("kind", "disruptive"
 		Expect(run.Prepare(ctx)).To(Succeed())
 		id := run.ID()
 
-		By("listing it with --dry-run, removing nothing")
+		By("a live run (heartbeat going) is never swept, whatever its age")
 		out := cleanup(ctx, "--name", s.Spec.Cluster.Kind.Name, "--older-than", "0s", "--dry-run")
+		Expect(out).To(ContainSubstring("run " + id + " "))
+		Expect(out).To(ContainSubstring("live (left alone)"))
+		Expect(out).NotTo(ContainSubstring("would remove namespace pvreboot-" + id))
+		run.Abandon() // its process dies: the heartbeat stops
+
+		By("listing it with --dry-run once its heartbeat has expired, removing nothing")
+		Eventually(ctx, func() string {
+			return cleanup(ctx, "--name", s.Spec.Cluster.Kind.Name, "--dry-run")
+		}).WithTimeout(time.Minute).WithPolling(5 * time.Second).Should(ContainSubstring("dead: its heartbeat stopped"))
+		out = cleanup(ctx, "--name", s.Spec.Cluster.Kind.Name, "--older-than", "0s", "--dry-run")
 		for _, want := range []string{"would remove namespace pvreboot-" + id, "would remove PV pvreboot-" + id + "-data", "would remove PV pvreboot-" + id + "-raw"} {
 			Expect(out).To(ContainSubstring(want))
 		}
 		out = cleanup(ctx, "--name", s.Spec.Cluster.Kind.Name, "--older-than", "1h", "--dry-run")
-		Expect(out).NotTo(ContainSubstring(id), "a run younger than --older-than is alive")
+		Expect(out).To(ContainSubstring("would remove namespace pvreboot-"+id), "a dead run is swept whatever its age")
 
 		By("sweeping it")
 		out = cleanup(ctx, "--name", s.Spec.Cluster.Kind.Name, "--older-than", "0s")

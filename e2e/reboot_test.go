@@ -5,7 +5,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"io"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,9 +13,12 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/pvreboot/pvreboot/framework/ledger"
 	"github.com/pvreboot/pvreboot/framework/localpv"
 	"github.com/pvreboot/pvreboot/framework/runner"
 	"github.com/pvreboot/pvreboot/framework/scenario"
+	"github.com/pvreboot/pvreboot/framework/wait"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -144,6 +146,8 @@ func expectNothingLeft(ctx context.Context, rc runner.Config, id string) {
 	pvs, err := rc.Client.CoreV1().PersistentVolumes().List(ctx, run)
 	Expect(err).NotTo(HaveOccurred())
 	Expect(pvs.Items).To(BeEmpty(), "PVs")
+	_, err = rc.Client.CoordinationV1().Leases(ledger.Namespace).Get(ctx, ledger.LeaseName(id), metav1.GetOptions{})
+	Expect(apierrors.IsNotFound(err)).To(BeTrue(), "the run's ledger is still there: %v", err)
 	owned := metav1.ListOptions{LabelSelector: localpv.LabelOwned + "=true"}
 	if all, err := rc.Client.CoreV1().PersistentVolumes().List(ctx, owned); err == nil && len(all.Items) == 0 {
 		scs, err := rc.Client.StorageV1().StorageClasses().List(ctx, owned)
@@ -170,8 +174,15 @@ var _ = Describe("a run interrupted during the reboot wait", Ordered, Serial, La
 		var err error
 		rc, _, err = runner.Kind(ctx, s, setup)
 		Expect(err).NotTo(HaveOccurred())
-		// Ctrl-C arrives exactly when the run starts waiting for the node.
-		rc.Progress = io.MultiWriter(GinkgoWriter, interrupter{})
+		// Ctrl-C arrives exactly when the run starts waiting for the node:
+		// when the rebooter has returned (a structured event, not text).
+		rc.Events = func(e runner.Event) {
+			if e.Type == runner.RebootIssued {
+				if c := interrupt.Load(); c != nil {
+					(*c)()
+				}
+			}
+		}
 		run, err = runner.New(rc)
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(func(ctx SpecContext) { _ = run.Cleanup(ctx) }, NodeTimeout(cleanupTimeout))
@@ -188,26 +199,14 @@ var _ = Describe("a run interrupted during the reboot wait", Ordered, Serial, La
 		err := run.Reboot(ictx)
 		Expect(err).To(HaveOccurred())
 		Expect(err).To(MatchError(ContainSubstring("want Ready")), "the run stopped in the reboot wait")
+		Expect(err).To(MatchError(wait.ErrInterrupted), "an interrupt is not a timeout")
 		Expect(run.Cleanup(ctx)).To(Succeed())
 		expectNothingLeft(ctx, rc, run.ID())
 	}, NodeTimeout(cleanupTimeout+time.Minute))
 })
 
-// interrupt holds the cancel function the interrupter calls.
+// interrupt holds the cancel function the RebootIssued event calls.
 var interrupt atomic.Pointer[context.CancelFunc]
-
-// interrupter cancels the run's context when its progress says it waits for
-// the node after the reboot: a deterministic Ctrl-C during the reboot wait.
-type interrupter struct{}
-
-func (interrupter) Write(b []byte) (int, error) {
-	if strings.Contains(string(b), "waiting for node") {
-		if c := interrupt.Load(); c != nil {
-			(*c)()
-		}
-	}
-	return len(b), nil
-}
 
 // loopDevices lists the loop devices the node (and so the host kernel) has
 // attached, each as "name backing-device:inode".

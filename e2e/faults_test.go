@@ -1,0 +1,252 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/pvreboot/pvreboot/framework/report"
+	"github.com/pvreboot/pvreboot/framework/runner"
+	"github.com/pvreboot/pvreboot/framework/scenario"
+	"github.com/pvreboot/pvreboot/framework/wait"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/yaml"
+)
+
+// faultCase is one row of the fault matrix: a signal sent to the real
+// `pvreboot run` when the run reaches a point named by a structured event.
+type faultCase struct {
+	name   string
+	when   func(runner.Event) bool // the boundary, from the run's events
+	after  time.Duration           // then wait this long (inside the step)
+	signal syscall.Signal
+	// wantCode is the exit code of `pvreboot run`.
+	wantCode int
+}
+
+func at(t runner.EventType, step string) func(runner.Event) bool {
+	return func(e runner.Event) bool { return e.Type == t && (step == "" || e.Step == step) }
+}
+
+// The fault matrix. Labels pick a representative subset for CI (see
+// README): faults-ci runs every phase boundary once.
+var faultCases = []faultCase{
+	{"SIGINT during prepare", at(runner.StepStarted, runner.StepPrepare), 700 * time.Millisecond, syscall.SIGINT, 130},
+	{"SIGINT during the baseline", at(runner.StepStarted, runner.StepBaseline), 500 * time.Millisecond, syscall.SIGINT, 130},
+	{"SIGINT while the node is down", at(runner.RebootStarted, ""), 4 * time.Second, syscall.SIGINT, 130},
+	{"SIGINT while waiting for the pod", at(runner.NodeBack, ""), 0, syscall.SIGINT, 130},
+	{"SIGINT during after-reboot", at(runner.StepStarted, runner.StepAfterReboot), 300 * time.Millisecond, syscall.SIGINT, 130},
+	{"SIGTERM during recreate", at(runner.StepStarted, runner.StepRecreate), 200 * time.Millisecond, syscall.SIGTERM, 143},
+	{"SIGINT during cleanup", at(runner.StepStarted, runner.StepCleanup), 500 * time.Millisecond, syscall.SIGINT, 130},
+}
+
+var _ = Describe("faults during a run of the real CLI", Ordered, Serial, Label("kind", "disruptive", "faults"), func() {
+	var (
+		rc       runner.Config
+		bin      string
+		scenFile string
+		cfg      suiteConfig
+		node     string
+		loops    []string
+	)
+	BeforeAll(func(ctx SpecContext) {
+		var s *scenario.Scenario
+		var setup runner.KindSetup
+		cfg, s, _, setup = shippedScenario("sendfile-after-reboot.yaml")
+		// A power cut with the node down for 20 s: a window to interrupt in.
+		s.Spec.Reboot.Method, s.Spec.Reboot.Down = scenario.RebootKindKill, scenario.Duration{Duration: 20 * time.Second}
+		s.Spec.Workload.FileSize, s.Spec.Workload.Iterations = "64Mi", ptr.To(3)
+		s.Spec.Volumes[0].Size = "1Gi"
+		root, _ := filepath.Abs("..")
+		s.Spec.Cluster.Kind.Config = filepath.Join(root, s.Spec.Cluster.Kind.Config)
+		Expect(s.Validate()).To(Succeed())
+		var err error
+		rc, _, err = runner.Kind(ctx, s, setup)
+		Expect(err).NotTo(HaveOccurred())
+		node = s.Spec.Cluster.Nodes.Names[0]
+		loops = loopDevices(ctx, rc)
+
+		dir := GinkgoT().TempDir()
+		b, err := yaml.Marshal(s)
+		Expect(err).NotTo(HaveOccurred())
+		scenFile = filepath.Join(dir, "faults.yaml")
+		Expect(os.WriteFile(scenFile, b, 0o644)).To(Succeed())
+		bin = filepath.Join(dir, "pvreboot")
+		out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "../cmd/pvreboot").CombinedOutput()
+		Expect(err).NotTo(HaveOccurred(), string(out))
+	}, NodeTimeout(setupTimeout))
+
+	// start runs `pvreboot run` with its events on a pipe (fd 3).
+	start := func(ctx context.Context, outDir string) (*exec.Cmd, <-chan runner.Event, *strings.Builder) {
+		GinkgoHelper()
+		pr, pw, err := os.Pipe()
+		Expect(err).NotTo(HaveOccurred())
+		cmd := exec.Command(bin, "run", scenFile, "--image", cfg.NodeImage, "--probe-image", cfg.ProbeImage,
+			"--output-dir", outDir, "--events", "/dev/fd/3")
+		var stderr strings.Builder
+		cmd.Stdout, cmd.Stderr = GinkgoWriter, &stderr
+		cmd.ExtraFiles = []*os.File{pw}
+		Expect(cmd.Start()).To(Succeed())
+		pw.Close()
+		events := make(chan runner.Event, 256)
+		go func() {
+			defer close(events)
+			defer pr.Close()
+			sc := bufio.NewScanner(pr)
+			for sc.Scan() {
+				var e runner.Event
+				if json.Unmarshal(sc.Bytes(), &e) == nil {
+					events <- e
+				}
+			}
+		}()
+		return cmd, events, &stderr
+	}
+	// until reads events until f matches one; it returns the run ID.
+	until := func(ctx context.Context, events <-chan runner.Event, f func(runner.Event) bool) (string, bool) {
+		GinkgoHelper()
+		id := ""
+		for {
+			select {
+			case e, ok := <-events:
+				if !ok {
+					return id, false
+				}
+				id = e.Run
+				if f(e) {
+					return id, true
+				}
+			case <-ctx.Done():
+				return id, false
+			}
+		}
+	}
+	// exitOf waits (bounded) for the process and returns its exit code,
+	// -1 for a signal death.
+	exitOf := func(cmd *exec.Cmd, bound time.Duration) int {
+		GinkgoHelper()
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				return ee.ExitCode()
+			}
+			Expect(err).NotTo(HaveOccurred())
+			return 0
+		case <-time.After(bound):
+			_ = cmd.Process.Kill()
+			Fail(fmt.Sprintf("pvreboot run did not exit within %s", bound))
+			return -1
+		}
+	}
+	// noFalseIntact: a result, if written, never says data is intact that
+	// was not checked, and never passes an interrupted run.
+	noFalseIntact := func(outDir string) {
+		GinkgoHelper()
+		res, err := report.ReadFile(filepath.Join(outDir, "result.json"))
+		if err != nil {
+			return // interrupted before anything was written
+		}
+		Expect(res.Verdict.Pass).To(BeFalse(), "an interrupted run passed")
+		for _, p := range res.Phases {
+			if p.Data != nil && p.Data.OK {
+				Expect(p.Data.Got).To(Equal(p.Data.Want), "phase %s reports intact data without a matching checksum", p.Name)
+			}
+		}
+	}
+	waitReady := func(ctx context.Context) {
+		GinkgoHelper()
+		wctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+		defer cancel()
+		_, err := wait.NodeReady(wctx, rc.Client, node)
+		Expect(err).NotTo(HaveOccurred())
+	}
+
+	for _, fc := range faultCases {
+		It(fc.name+": exits "+fmt.Sprint(fc.wantCode)+" and leaves nothing", func(ctx SpecContext) {
+			outDir := GinkgoT().TempDir()
+			cmd, events, stderr := start(ctx, outDir)
+			id, ok := until(ctx, events, fc.when)
+			Expect(ok).To(BeTrue(), "the run never reached the boundary; stderr:\n%s", stderr)
+			if fc.after > 0 {
+				time.Sleep(fc.after) // lands inside the step (a fault's timing, not a synchronisation)
+			}
+			sent := time.Now()
+			Expect(cmd.Process.Signal(fc.signal)).To(Succeed())
+			go func() {
+				for range events {
+				}
+			}()
+			code := exitOf(cmd, 8*time.Minute)
+			clean := time.Since(sent)
+			GinkgoWriter.Printf("FAULT-MATRIX | %s | exit %d | cleaned in %.1fs | run %s\n", fc.name, code, clean.Seconds(), id)
+			Expect(code).To(Equal(fc.wantCode), "stderr:\n%s", stderr)
+			waitReady(ctx)
+			expectNothingLeft(ctx, rc, id)
+			Expect(subset(loopDevices(ctx, rc), loops)).To(BeTrue(), "loop devices of run %s still attached", id)
+			noFalseIntact(outDir)
+		}, NodeTimeout(12*time.Minute))
+	}
+
+	It("SIGKILL during the baseline, then pvreboot cleanup --run: nothing left", func(ctx SpecContext) {
+		outDir := GinkgoT().TempDir()
+		cmd, events, stderr := start(ctx, outDir)
+		id, ok := until(ctx, events, at(runner.StepStarted, runner.StepBaseline))
+		Expect(ok).To(BeTrue(), "stderr:\n%s", stderr)
+		time.Sleep(500 * time.Millisecond) // inside the measurement
+		Expect(cmd.Process.Signal(syscall.SIGKILL)).To(Succeed())
+		Expect(exitOf(cmd, time.Minute)).To(Equal(-1))
+		t0 := time.Now()
+		out, err := exec.CommandContext(ctx, bin, "cleanup", "--run", id, "--name", rc.ClusterName).CombinedOutput()
+		GinkgoWriter.Printf("FAULT-MATRIX | SIGKILL during the baseline + cleanup --run | cleanup exit %v | cleaned in %.1fs | run %s\n%s", err, time.Since(t0).Seconds(), id, out)
+		Expect(err).NotTo(HaveOccurred(), string(out))
+		Expect(string(out)).To(ContainSubstring("removed namespace pvreboot-" + id))
+		expectNothingLeft(ctx, rc, id)
+		Expect(subset(loopDevices(ctx, rc), loops)).To(BeTrue())
+	}, NodeTimeout(8*time.Minute))
+
+	It("the node stopped during the baseline and left down: exit 3, the command to finish, then nothing left", func(ctx SpecContext) {
+		outDir := GinkgoT().TempDir()
+		cmd, events, stderr := start(ctx, outDir)
+		id, ok := until(ctx, events, at(runner.StepStarted, runner.StepBaseline))
+		Expect(ok).To(BeTrue(), "stderr:\n%s", stderr)
+		docker := append([]string{}, "docker")
+		out, err := exec.CommandContext(ctx, docker[0], "stop", "--time", "5", node).CombinedOutput()
+		Expect(err).NotTo(HaveOccurred(), string(out))
+		DeferCleanup(func(ctx SpecContext) { _ = exec.CommandContext(ctx, "docker", "start", node).Run() }, NodeTimeout(time.Minute))
+		go func() {
+			for range events {
+			}
+		}()
+		code := exitOf(cmd, 8*time.Minute)
+		GinkgoWriter.Printf("FAULT-MATRIX | node stopped and left down | exit %d | run %s\n", code, id)
+		Expect(code).To(Equal(3), "stderr:\n%s", stderr)
+		Expect(stderr.String()).To(ContainSubstring("pvreboot cleanup --run " + id + " --name " + rc.ClusterName))
+		noFalseIntact(outDir)
+
+		By("starting the node again and running the printed command")
+		out, err = exec.CommandContext(ctx, "docker", "start", node).CombinedOutput()
+		Expect(err).NotTo(HaveOccurred(), string(out))
+		waitReady(ctx)
+		t0 := time.Now()
+		out, err = exec.CommandContext(ctx, bin, "cleanup", "--run", id, "--name", rc.ClusterName).CombinedOutput()
+		GinkgoWriter.Printf("FAULT-MATRIX | node back + cleanup --run | cleanup exit %v | cleaned in %.1fs | run %s\n%s", err, time.Since(t0).Seconds(), id, out)
+		Expect(err).NotTo(HaveOccurred(), string(out))
+		expectNothingLeft(ctx, rc, id)
+		Expect(subset(loopDevices(ctx, rc), loops)).To(BeTrue())
+	}, NodeTimeout(12*time.Minute))
+})
