@@ -117,6 +117,10 @@ func New(client kubernetes.Interface, nodes NodeRunner, log *slog.Logger) *Provi
 	return &Provisioner{client: client, nodes: nodes, log: log}
 }
 
+// ErrRollback marks a failed Create whose own removal of what it had made
+// failed too: something of the volume may be left.
+var ErrRollback = errors.New("clean up after failed create")
+
 // Planned is the volume Create would make for s (names, path, image and
 // unit), made of nothing: a run records it before Create.
 func Planned(s Spec) *Volume {
@@ -136,7 +140,7 @@ func (p *Provisioner) Create(ctx context.Context, s Spec) (v *Volume, err error)
 	defer func() {
 		if err != nil {
 			if terr := p.Teardown(context.WithoutCancel(ctx), v); terr != nil {
-				err = errors.Join(err, fmt.Errorf("clean up after failed create: %w", terr))
+				err = errors.Join(err, fmt.Errorf("%w: %w", ErrRollback, terr))
 			}
 			v = nil
 		}

@@ -112,6 +112,9 @@ type Run struct {
 	// goroutine (a second interrupt) while the run cleans up.
 	mu      sync.Mutex
 	volumes []*localpv.Volume
+	// classes are the StorageClasses the run's volumes name (made when
+	// missing), recorded before any volume is made.
+	classes []string
 	pod     *corev1.Pod
 	// cordoned is set while the node is cordoned by this run (Cleanup
 	// uncordons it if the run stops before it is back).
@@ -296,8 +299,17 @@ func (r *Run) Prepare(ctx context.Context) error {
 				if err := r.record(ctx, items...); err != nil {
 					return err
 				}
+				r.mu.Lock()
+				if !slices.Contains(r.classes, v.StorageClass) {
+					r.classes = append(r.classes, v.StorageClass)
+				}
+				r.mu.Unlock()
 				vol, err := r.prov.Create(ctx, spec)
 				if err != nil {
+					if !errors.Is(err, localpv.ErrRollback) {
+						// Create removed what it had made: nothing of it is left.
+						r.forget(context.WithoutCancel(ctx), volumeItems(localpv.Planned(spec))...)
+					}
 					return err
 				}
 				r.mu.Lock()
@@ -879,6 +891,25 @@ func (r *Run) cleanup(ctx context.Context) error {
 			}
 		}
 	}
+	// What the ledger still names but is not there (recorded just before
+	// an interrupt stopped its creation) is forgotten; what is there stays.
+	if r.ledger != nil {
+		o := SweepOptions{Client: r.cfg.Client, Nodes: r.cfg.Nodes}
+		if nodeUp {
+			o.NodeNames = []string{r.node}
+		}
+		for _, it := range r.ledger.Items() {
+			var gone bool
+			err := bounded(ctx, cleanupVolumeTimeout, func(ctx context.Context) error {
+				var err error
+				gone, err = itemGone(ctx, o, r.prov, it)
+				return err
+			})
+			if err == nil && gone {
+				r.forget(ctx, it)
+			}
+		}
+	}
 	// The ledger goes when it is empty, and stays (dead by heartbeat) for
 	// `pvreboot cleanup --run` otherwise.
 	if err := bounded(ctx, cleanupClassTimeout, r.closeLedger); err != nil {
@@ -911,15 +942,7 @@ func (r *Run) nodeReady(ctx context.Context) bool {
 	return ready
 }
 
-func (r *Run) storageClasses() []string {
-	var out []string
-	for _, v := range r.volumes {
-		if !slices.Contains(out, v.StorageClass) {
-			out = append(out, v.StorageClass)
-		}
-	}
-	return out
-}
+func (r *Run) storageClasses() []string { return slices.Clone(r.classes) }
 
 // WriteOutputs writes result.json, summary.txt, summary.md and junit.xml.
 func WriteOutputs(dir string, res *report.Result) error {
