@@ -115,6 +115,9 @@ type Run struct {
 	// classes are the StorageClasses the run's volumes name (made when
 	// missing), recorded before any volume is made.
 	classes []string
+	// outages are the API server failures retried since the last reboot's
+	// timeline took them.
+	outages []string
 	pod     *corev1.Pod
 	// cordoned is set while the node is cordoned by this run (Cleanup
 	// uncordons it if the run stops before it is back).
@@ -255,7 +258,7 @@ func (r *Run) Prepare(ctx context.Context) error {
 			_, err := u.Reboot(ctx, r.node)
 			return err
 		}
-		node, err := r.cfg.Client.CoreV1().Nodes().Get(ctx, r.node, metav1.GetOptions{})
+		node, err := r.getNode(ctx, "prepare")
 		if err != nil {
 			return fmt.Errorf("node %s: %w", r.node, err)
 		}
@@ -273,18 +276,25 @@ func (r *Run) Prepare(ctx context.Context) error {
 		if err := r.record(ctx, ledger.Item{Kind: ledger.KindNamespace, Name: "pvreboot-" + r.id}); err != nil {
 			return err
 		}
-		ns, err := r.cfg.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
+		nsObj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
 			Name: "pvreboot-" + r.id,
 			Labels: map[string]string{localpv.LabelOwned: "true", localpv.LabelRun: r.id, "pvreboot.dev/scenario": s.Metadata.Name,
 				// The workload pod runs as root without a seccomp profile:
 				// baseline, where a cluster enforces restricted by default.
 				"pod-security.kubernetes.io/enforce": "baseline", "pod-security.kubernetes.io/warn": "baseline"},
-		}}, metav1.CreateOptions{})
+		}}
+		err = r.retry(ctx, "create namespace", func(ctx context.Context) error {
+			_, err := r.cfg.Client.CoreV1().Namespaces().Create(ctx, nsObj, metav1.CreateOptions{})
+			if apierrors.IsAlreadyExists(err) {
+				return nil // an earlier try's answer was lost; the name is the run's
+			}
+			return err
+		})
 		if err != nil {
 			return fmt.Errorf("create namespace: %w", err)
 		}
 		r.mu.Lock()
-		r.ns = ns.Name
+		r.ns = nsObj.Name
 		r.mu.Unlock()
 		if err := namespaceReady(ctx, r.cfg.Client, r.ns); err != nil {
 			return err
@@ -321,6 +331,44 @@ func (r *Run) Prepare(ctx context.Context) error {
 	})
 }
 
+// apiRetryTimeout bounds the retries of one API call while the API server
+// is away (restarting, its node rebooting).
+const apiRetryTimeout = 2 * time.Minute
+
+// retry runs an API call through wait.Retry and notes an outage.
+func (r *Run) retry(ctx context.Context, what string, f func(context.Context) error) error {
+	rctx, cancel := context.WithTimeout(ctx, apiRetryTimeout)
+	defer cancel()
+	o, err := wait.Retry(rctx, f)
+	if o.Retries > 0 {
+		note := fmt.Sprintf("the API server failed %d time(s) over %s during %s (last: %v)", o.Retries, o.Lasted.Round(100*time.Millisecond), what, o.Last)
+		r.progress("%s", note)
+		r.mu.Lock()
+		r.outages = append(r.outages, note)
+		r.mu.Unlock()
+	}
+	return err
+}
+
+// takeOutages returns the outages noted since the last call.
+func (r *Run) takeOutages() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.outages
+	r.outages = nil
+	return out
+}
+
+func (r *Run) getNode(ctx context.Context, what string) (*corev1.Node, error) {
+	var n *corev1.Node
+	err := r.retry(ctx, "getting node "+r.node+" "+what, func(ctx context.Context) error {
+		var err error
+		n, err = r.cfg.Client.CoreV1().Nodes().Get(ctx, r.node, metav1.GetOptions{})
+		return err
+	})
+	return n, err
+}
+
 // checkPlan builds the reboot plan from the cluster as it is now and returns
 // its safety verdict.
 func (r *Run) checkPlan(ctx context.Context) error {
@@ -336,7 +384,14 @@ func (r *Run) createPod(ctx context.Context) error {
 	// so that the volume binding is exercised as users have it.
 	spec := workload.NewPod(workload.PodSpec{Namespace: r.ns, Name: workloadPodName, Image: r.cfg.ProbeImage,
 		ClaimName: r.volumes[0].ClaimName, Block: r.volumes[0].IsBlock(), Labels: map[string]string{localpv.LabelRun: r.id}})
-	if _, err := r.cfg.Client.CoreV1().Pods(r.ns).Create(ctx, spec, metav1.CreateOptions{}); err != nil {
+	err := r.retry(ctx, "create workload pod", func(ctx context.Context) error {
+		_, err := r.cfg.Client.CoreV1().Pods(r.ns).Create(ctx, spec, metav1.CreateOptions{})
+		if apierrors.IsAlreadyExists(err) {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("create workload pod: %w", err)
 	}
 	wctx, cancel := context.WithTimeout(ctx, podReadyTimeout)
@@ -579,7 +634,7 @@ func (r *Run) cordonAndDrain(ctx context.Context) ([]string, error) {
 
 func (r *Run) rebootOnce(ctx context.Context) error {
 	before := podFacts(r.pod)
-	node, err := r.cfg.Client.CoreV1().Nodes().Get(ctx, r.node, metav1.GetOptions{})
+	node, err := r.getNode(ctx, "before the reboot")
 	if err != nil {
 		return err
 	}
@@ -635,6 +690,7 @@ func (r *Run) rebootOnce(ctx context.Context) error {
 	}
 	r.pod = back.Pod
 	r.recordKubeletLoops(ctx)
+	rb.Notes = append(rb.Notes, r.takeOutages()...)
 	r.Result.Reboots = append(r.Result.Reboots, rb)
 	return nil
 }

@@ -12,10 +12,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
+	kwait "k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	toolswatch "k8s.io/client-go/tools/watch"
+	"math"
+	"syscall"
 )
 
 // byName is a ListWatch of the one object with that name.
@@ -250,4 +254,50 @@ func why(ctx context.Context, err error) error {
 		return fmt.Errorf("gave up after the wait's bound: %w", context.DeadlineExceeded)
 	}
 	return err
+}
+
+// Outage is how long calls to the API server failed in a way a retry mends
+// (a restarting API server, a control plane rebooting), and how often.
+type Outage struct {
+	Retries int
+	Lasted  time.Duration
+	Last    error
+}
+
+// transient reports whether a failed call may succeed if repeated soon: the
+// API server was unavailable, overloaded or unreachable.
+func transient(err error) bool {
+	return apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) || apierrors.IsTooManyRequests(err) ||
+		apierrors.IsInternalError(err) || apierrors.IsServiceUnavailable(err) || apierrors.IsUnexpectedServerError(err) ||
+		utilnet.IsConnectionRefused(err) || utilnet.IsConnectionReset(err) || utilnet.IsProbableEOF(err) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EHOSTUNREACH)
+}
+
+// Retry calls f until it succeeds, fails in a way a retry will not mend, or
+// ctx ends, backing off between tries (apimachinery's wait.Backoff, 200 ms
+// doubling to 5 s). The Outage says what was retried: a run notes it in
+// its timeline. f must be safe to repeat (a create that may have succeeded
+// treats AlreadyExists as done).
+func Retry(ctx context.Context, f func(context.Context) error) (Outage, error) {
+	var o Outage
+	start := time.Now()
+	b := kwait.Backoff{Duration: 200 * time.Millisecond, Factor: 2, Steps: math.MaxInt32, Cap: 5 * time.Second}
+	for {
+		err := f(ctx)
+		if err == nil || !transient(err) {
+			if o.Retries > 0 {
+				o.Lasted = time.Since(start)
+			}
+			return o, err
+		}
+		o.Retries, o.Last = o.Retries+1, err
+		t := time.NewTimer(b.Step())
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			o.Lasted = time.Since(start)
+			return o, fmt.Errorf("%w (the API server did not answer for %s: %w)", err, o.Lasted.Round(time.Second), why(ctx, ctx.Err()))
+		case <-t.C:
+		}
+	}
 }
