@@ -237,7 +237,7 @@ func (s SSH) Reboot(ctx context.Context, node string) (Event, error) {
 	if err != nil {
 		return ev, fmt.Errorf("reboot node %q: %w", node, err)
 	}
-	client, err := s.connect(ctx, addr, cfg)
+	client, err := s.connect(ctx, addr, cfg, closeFn)
 	if err != nil {
 		return ev, fmt.Errorf("reboot node %q: %w", node, err)
 	}
@@ -267,7 +267,10 @@ func (s SSH) Reboot(ctx context.Context, node string) (Event, error) {
 // connect dials addr and makes the SSH handshake, both within ctx and
 // sshConnectTimeout: when either ends first the connection is closed and
 // the error names the step.
-func (s SSH) connect(ctx context.Context, addr string, cfg *ssh.ClientConfig) (*ssh.Client, error) {
+// connect dials and shakes hands within ctx; abort is also called when ctx
+// ends first (it closes the ssh-agent connection, which a hung agent would
+// otherwise keep the handshake waiting on).
+func (s SSH) connect(ctx context.Context, addr string, cfg *ssh.ClientConfig, abort func()) (*ssh.Client, error) {
 	ctx, cancel := context.WithTimeoutCause(ctx, sshConnectTimeout,
 		fmt.Errorf("ssh connect took longer than %s: %w", sshConnectTimeout, context.DeadlineExceeded))
 	defer cancel()
@@ -281,7 +284,7 @@ func (s SSH) connect(ctx context.Context, addr string, cfg *ssh.ClientConfig) (*
 	}
 	// ssh.NewClientConn takes no context: closing the connection is what
 	// stops a handshake with a peer that accepted and never speaks.
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	stop := context.AfterFunc(ctx, func() { conn.Close(); abort() })
 	c, chans, reqs, err := ssh.NewClientConn(conn, addr, cfg)
 	if !stop() {
 		if err == nil {
