@@ -84,10 +84,7 @@ var _ = Describe("two kind clusters on one host", Ordered, Serial, Label("kind",
 		Expect(before).To(ContainSubstring("pvreboot-" + runB.ID() + "-data.img"))
 
 		By("waiting for run A's heartbeat to expire, then sweeping cluster " + rcA.ClusterName)
-		Eventually(ctx, func() string { return cleanup(ctx, "--name", rcA.ClusterName, "--dry-run") }).
-			WithTimeout(time.Minute).WithPolling(5 * time.Second).Should(ContainSubstring("run " + runA.ID() + " "))
-		Eventually(ctx, func() string { return cleanup(ctx, "--name", rcA.ClusterName, "--dry-run") }).
-			WithTimeout(time.Minute).WithPolling(5 * time.Second).Should(ContainSubstring("dead: its heartbeat stopped"))
+		awaitDead(ctx, rcA.ClusterName, runA.ID())
 		out := cleanup(ctx, "--name", rcA.ClusterName)
 		Expect(out).To(ContainSubstring("removed namespace pvreboot-" + runA.ID()))
 		Expect(out).NotTo(ContainSubstring(runB.ID()))
@@ -97,8 +94,7 @@ var _ = Describe("two kind clusters on one host", Ordered, Serial, Label("kind",
 		Expect(backingB(ctx)).To(Equal(before))
 
 		By("sweeping cluster " + other + " removes run B")
-		Eventually(ctx, func() string { return cleanup(ctx, "--name", other, "--dry-run") }).
-			WithTimeout(time.Minute).WithPolling(5 * time.Second).Should(ContainSubstring("dead: its heartbeat stopped"))
+		awaitDead(ctx, other, runB.ID())
 		Expect(cleanup(ctx, "--name", other)).To(ContainSubstring("removed namespace pvreboot-" + runB.ID()))
 		expectNothingLeft(ctx, rcB, runB.ID())
 	}, NodeTimeout(5*time.Minute))
