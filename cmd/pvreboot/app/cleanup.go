@@ -109,6 +109,9 @@ func newCleanupCmd(g *globals) *cobra.Command {
 					state := "dead: its heartbeat stopped " + time.Since(rec.Renewed).Round(time.Second).String() + " ago"
 					if rec.Live(time.Now()) {
 						state = "live (left alone)"
+						if f.run != "" {
+							state = "its heartbeat is still fresh: waiting for it to expire (a process killed a moment ago) before removing anything"
+						}
 					}
 					fmt.Fprintf(g.s.Out, "run %s (scenario %s on %s, started %s by %s): %s; holds %d item(s)\n",
 						rec.Run, rec.Scenario, rec.Cluster, rec.Started.UTC().Format(time.RFC3339), rec.Holder, state, len(rec.Items))
