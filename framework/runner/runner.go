@@ -442,6 +442,23 @@ func (r *Run) probeOptions() probe.Options {
 	return o
 }
 
+// ErrNodeDown is a step on the node stopped because the node went NotReady.
+var ErrNodeDown = errors.New("the node went NotReady")
+
+// whileNodeUp returns a context that ends when the node goes NotReady: an
+// exec into a pod whose node stopped hangs on a connection that no longer
+// answers, for minutes. stop releases the watch.
+func (r *Run) whileNodeUp(ctx context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	go func() {
+		n, err := wait.NodeNotReady(ctx, r.cfg.Client, r.node)
+		if err == nil {
+			cancel(fmt.Errorf("%w: node %s (%s)", ErrNodeDown, r.node, wait.DescribeNode(n)))
+		}
+	}()
+	return ctx, func() { cancel(nil) }
+}
+
 func (r *Run) exec(ctx context.Context, argv ...string) (string, error) {
 	out, _, err := workload.Exec(ctx, r.cfg.RESTConfig, r.cfg.Client, r.ns, r.pod.Name, workload.ContainerName, argv, nil)
 	return strings.TrimSpace(string(out)), err
@@ -453,11 +470,16 @@ func (r *Run) measure(ctx context.Context, phase string, check bool) error {
 	if check {
 		ph.Data = r.checkCanary(ctx)
 	}
-	mctx, cancel := context.WithTimeout(ctx, measureTimeout)
+	uctx, stop := r.whileNodeUp(ctx)
+	defer stop()
+	mctx, cancel := context.WithTimeout(uctx, measureTimeout)
 	defer cancel()
 	o := r.probeOptions()
 	r.progress("%s: copyprobe %s of %s in %s calls x%d (%s cache) in pod uid %.8s", phase, o.Method, probe.FormatSize(o.FileBytes), probe.FormatSize(o.ChunkBytes), o.Iterations, o.Cache, r.pod.UID)
 	rep, err := workload.Measure(mctx, r.cfg.RESTConfig, r.cfg.Client, r.ns, r.pod.Name, o)
+	if cause := context.Cause(uctx); err != nil && errors.Is(cause, ErrNodeDown) {
+		err = fmt.Errorf("measure: %w", cause)
+	}
 	if err != nil {
 		ph.Error = err.Error()
 		r.Result.Phases = append(r.Result.Phases, ph)
@@ -481,7 +503,9 @@ func (r *Run) canaryTarget() workload.Canary {
 }
 
 func (r *Run) writeCanary(ctx context.Context) error {
-	cctx, cancel := context.WithTimeout(ctx, canaryTimeout)
+	uctx, stop := r.whileNodeUp(ctx)
+	defer stop()
+	cctx, cancel := context.WithTimeout(uctx, canaryTimeout)
 	defer cancel()
 	out, err := r.exec(cctx, r.canaryTarget().WriteArgv()...)
 	if err != nil {

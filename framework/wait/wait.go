@@ -149,6 +149,28 @@ func NodeReady(ctx context.Context, c kubernetes.Interface, name string) (*corev
 	return ev.Object.(*corev1.Node), nil
 }
 
+// NodeNotReady waits until the node is no longer Ready (or is deleted):
+// what a step on the node watches for, to stop at once when the node goes
+// away instead of waiting on a connection that no longer answers.
+func NodeNotReady(ctx context.Context, c kubernetes.Interface, name string) (*corev1.Node, error) {
+	var last *corev1.Node
+	_, err := toolswatch.UntilWithSync(ctx, nodesByName(c, name), &corev1.Node{}, nil, func(e watch.Event) (bool, error) {
+		if e.Type == watch.Deleted {
+			return true, nil
+		}
+		n, ok := e.Object.(*corev1.Node)
+		if !ok {
+			return false, nil
+		}
+		last = n
+		return NodeReadyStatus(n) != corev1.ConditionTrue, nil
+	})
+	if err != nil {
+		return last, fmt.Errorf("node %s: want not Ready: %w", name, why(ctx, err))
+	}
+	return last, nil
+}
+
 // NodeReadyStatus returns the status of the node's Ready condition.
 func NodeReadyStatus(n *corev1.Node) corev1.ConditionStatus {
 	for _, c := range n.Status.Conditions {
