@@ -24,9 +24,33 @@ func (e *RunError) Error() string {
 		out = "..." + out[len(out)-2048:]
 	}
 	if out == "" {
-		return fmt.Sprintf("run %q: %v", e.Argv, e.Err)
+		return fmt.Sprintf("run %q: %v", ShortArgv(e.Argv), e.Err)
 	}
-	return fmt.Sprintf("run %q: %v: %s", e.Argv, e.Err, out)
+	return fmt.Sprintf("run %q: %v: %s", ShortArgv(e.Argv), e.Err, out)
+}
+
+// ShortArgv is argv for messages: an embedded script (a long or multi-line
+// element) is shown by its first comment line and size, not in full.
+func ShortArgv(argv []string) []string {
+	out := make([]string, len(argv))
+	for i, a := range argv {
+		if len(a) <= 120 && !strings.Contains(a, "\n") {
+			out[i] = a
+			continue
+		}
+		first := ""
+		for _, l := range strings.Split(a, "\n") {
+			if l = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(l), "#")); l != "" && !strings.HasPrefix(l, "!") {
+				first = l
+				break
+			}
+		}
+		if len(first) > 60 {
+			first = first[:60] + "..."
+		}
+		out[i] = fmt.Sprintf("<script of %d bytes: %s>", len(a), first)
+	}
+	return out
 }
 
 func (e *RunError) Unwrap() error { return e.Err }

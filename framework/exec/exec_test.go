@@ -3,6 +3,8 @@ package exec
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -51,5 +53,15 @@ func TestOutputSeparatesStderr(t *testing.T) {
 	}
 	if string(out) != "out\n" {
 		t.Errorf("stdout = %q", out)
+	}
+}
+
+func TestShortArgv(t *testing.T) {
+	t.Parallel()
+	script := "#!/bin/sh\n# Removes the node side of one pvreboot Local PV. Run as\nset -eu\n" + strings.Repeat("echo x\n", 50)
+	got := ShortArgv([]string{"sh", "-c", script, "teardown", "/mnt/pvreboot"})
+	want := []string{"sh", "-c", fmt.Sprintf("<script of %d bytes: Removes the node side of one pvreboot Local PV. Run as>", len(script)), "teardown", "/mnt/pvreboot"}
+	if !slices.Equal(got, want) {
+		t.Errorf("ShortArgv = %q, want %q", got, want)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 
+	pvexec "github.com/pvreboot/pvreboot/framework/exec"
 	"github.com/pvreboot/pvreboot/framework/probe"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -102,7 +103,7 @@ func Exec(ctx context.Context, rc *rest.Config, c kubernetes.Interface, ns, pod,
 		VersionedParams(opts, scheme.ParameterCodec)
 	exec, err := newExecutor(rc, req.URL())
 	if err != nil {
-		return nil, nil, fmt.Errorf("exec %q in pod %s/%s: %w", argv, ns, pod, err)
+		return nil, nil, fmt.Errorf("exec %q in pod %s/%s: %w", pvexec.ShortArgv(argv), ns, pod, err)
 	}
 	var stdout, stderr lockedBuffer
 	so := remotecommand.StreamOptions{Stdout: &stdout, Stderr: &stderr}
@@ -111,7 +112,7 @@ func Exec(ctx context.Context, rc *rest.Config, c kubernetes.Interface, ns, pod,
 	}
 	if err := exec.StreamWithContext(ctx, so); err != nil {
 		errOut := stderr.Bytes()
-		return stdout.Bytes(), errOut, fmt.Errorf("exec %q in pod %s/%s: %w: %s", argv, ns, pod, err, bytes.TrimSpace(errOut))
+		return stdout.Bytes(), errOut, fmt.Errorf("exec %q in pod %s/%s: %w: %s", pvexec.ShortArgv(argv), ns, pod, err, bytes.TrimSpace(errOut))
 	}
 	return stdout.Bytes(), stderr.Bytes(), nil
 }
