@@ -207,6 +207,31 @@ var _ = Describe("faults during a run of the real CLI", Ordered, Serial, Label("
 		}, NodeTimeout(12*time.Minute))
 	}
 
+	It("the API server restarts while the node is down: the run's waits resume, it finishes, notes the outage and leaves nothing", func(ctx SpecContext) {
+		outDir := GinkgoT().TempDir()
+		cmd, events, stderr := start(ctx, outDir)
+		id, ok := until(ctx, events, at(runner.RebootStarted, ""))
+		Expect(ok).To(BeTrue(), "stderr:\n%s", stderr)
+		go func() {
+			for range events {
+			}
+		}()
+		t0 := time.Now()
+		out, err := exec.CommandContext(ctx, "docker", "restart", rc.ClusterName+"-control-plane").CombinedOutput()
+		Expect(err).NotTo(HaveOccurred(), string(out))
+		code := exitOf(cmd, 10*time.Minute)
+		GinkgoWriter.Printf("FAULT-MATRIX | API server restarted while the node is down | exit %d | run took %.1fs after the restart | run %s\n", code, time.Since(t0).Seconds(), id)
+		Expect(code).To(BeElementOf(0, 1), "an API server outage is not an infrastructure failure; stderr:\n%s", stderr)
+		res, err := report.ReadFile(filepath.Join(outDir, "result.json"))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(res.Reboots).NotTo(BeEmpty())
+		Expect(strings.Join(res.Reboots[0].Notes, "\n")).To(ContainSubstring("the API server did not answer"))
+		Expect(res.Phase(scenario.PhaseAfterReboot).Data.OK).To(BeTrue())
+		waitReady(ctx)
+		expectNothingLeft(ctx, rc, id)
+		Expect(subset(loopDevices(ctx, rc), loops)).To(BeTrue())
+	}, NodeTimeout(12*time.Minute))
+
 	It("SIGKILL during the baseline, then pvreboot cleanup --run: nothing left", func(ctx SpecContext) {
 		outDir := GinkgoT().TempDir()
 		cmd, events, stderr := start(ctx, outDir)

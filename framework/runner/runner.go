@@ -665,6 +665,13 @@ func (r *Run) rebootOnce(ctx context.Context) error {
 	oldBoot, oldIP := node.Status.NodeInfo.BootID, r.Result.Node.InternalIP
 	rctx, cancel := context.WithTimeout(ctx, r.cfg.Scenario.Spec.Reboot.Timeout.Duration)
 	defer cancel()
+	api := watchAPIServer(rctx, r.cfg.Client, time.Now())
+	defer func() {
+		if spans := api.Stop(); len(spans) > 0 && len(r.Result.Reboots) > 0 {
+			last := &r.Result.Reboots[len(r.Result.Reboots)-1]
+			last.Notes = append(last.Notes, spans...)
+		}
+	}()
 	r.progress("rebooting %s (%s)", r.node, r.cfg.Rebooter.Method())
 	r.emit(RebootStarted, StepReboot, r.cfg.Rebooter.Method(), nil)
 	ev, err := r.cfg.Rebooter.Reboot(rctx, r.node)
