@@ -821,7 +821,8 @@ func (r *Run) Finish() {
 const (
 	cleanupNodeCheckTimeout = 15 * time.Second
 	cleanupPodTimeout       = 2 * time.Minute
-	cleanupVolumeTimeout    = 2 * time.Minute // one volume: PVC, PV, node side
+	cleanupPodGraceTimeout  = 30 * time.Second // the pod's 5 s grace, and the kubelet's confirmation
+	cleanupVolumeTimeout    = 2 * time.Minute  // one volume: PVC, PV, node side
 	cleanupClassTimeout     = 30 * time.Second
 	cleanupNamespaceTimeout = 3 * time.Minute
 	cleanupHelpersTimeout   = 2 * time.Minute // last, with its own budget
@@ -895,23 +896,35 @@ func (r *Run) cleanup(ctx context.Context) error {
 	}
 	if r.ns != "" {
 		err := bounded(ctx, cleanupPodTimeout, func(ctx context.Context) error {
-			opts := metav1.DeleteOptions{}
-			if !nodeUp {
-				// The kubelet cannot confirm the pod is gone: remove the
-				// object, as kubectl delete --force does.
-				opts.GracePeriodSeconds = ptr.To[int64](0)
+			// A pod on a node that cannot confirm it is gone (down, or going
+			// down) is removed as kubectl delete --force does.
+			force := !nodeUp
+			for attempt := 0; ; attempt++ {
+				opts := metav1.DeleteOptions{}
+				if force {
+					opts.GracePeriodSeconds = ptr.To[int64](0)
+				}
+				err := r.cfg.Client.CoreV1().Pods(r.ns).Delete(ctx, workloadPodName, opts)
+				if apierrors.IsNotFound(err) || (err == nil && r.pod == nil) {
+					return nil
+				}
+				if err != nil {
+					return err
+				}
+				gone := bounded(ctx, cleanupPodGraceTimeout, func(ctx context.Context) error {
+					return wait.PodGone(ctx, r.cfg.Client, r.ns, workloadPodName, string(r.pod.UID))
+				})
+				if gone == nil || force || attempt > 0 {
+					return gone
+				}
+				// Not gone within its grace: the node may have gone since.
+				if nodeUp = r.nodeReady(ctx); nodeUp {
+					return bounded(ctx, cleanupPodTimeout, func(ctx context.Context) error {
+						return wait.PodGone(ctx, r.cfg.Client, r.ns, workloadPodName, string(r.pod.UID))
+					})
+				}
+				force = true
 			}
-			err := r.cfg.Client.CoreV1().Pods(r.ns).Delete(ctx, workloadPodName, opts)
-			if apierrors.IsNotFound(err) {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			if r.pod != nil {
-				return wait.PodGone(ctx, r.cfg.Client, r.ns, workloadPodName, string(r.pod.UID))
-			}
-			return nil
 		})
 		if err != nil {
 			leave("pod "+r.ns+"/"+workloadPodName, fmt.Errorf("delete workload pod: %w", err))
