@@ -254,8 +254,7 @@ var _ = Describe("faults during a run of the real CLI", Ordered, Serial, Label("
 		cmd, events, stderr := start(ctx, outDir)
 		id, ok := until(ctx, events, at(runner.StepStarted, runner.StepBaseline))
 		Expect(ok).To(BeTrue(), "stderr:\n%s", stderr)
-		docker := append([]string{}, "docker")
-		out, err := exec.CommandContext(ctx, docker[0], "stop", "--time", "5", node).CombinedOutput()
+		out, err := exec.CommandContext(ctx, "docker", "stop", "--time", "5", node).CombinedOutput()
 		Expect(err).NotTo(HaveOccurred(), string(out))
 		DeferCleanup(func(ctx SpecContext) { _ = exec.CommandContext(ctx, "docker", "start", node).Run() }, NodeTimeout(time.Minute))
 		go func() {

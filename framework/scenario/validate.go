@@ -135,22 +135,20 @@ func (s *Scenario) validate() field.ErrorList {
 // dnsLabel checks a DNS-1123 label (lower case, digits, "-", at most 63),
 // saying what the value becomes.
 func dnsLabel(p *field.Path, v, becomes string) field.ErrorList {
-	if v == "" {
-		return field.ErrorList{field.Required(p, "it becomes "+becomes)}
-	}
-	var errs field.ErrorList
-	for _, msg := range validation.IsDNS1123Label(v) {
-		errs = append(errs, field.Invalid(p, v, msg+" (it becomes "+becomes+")"))
-	}
-	return errs
+	return name(p, v, becomes, validation.IsDNS1123Label)
 }
 
+// dnsSubdomain checks a DNS-1123 subdomain (labels joined by ".").
 func dnsSubdomain(p *field.Path, v, becomes string) field.ErrorList {
+	return name(p, v, becomes, validation.IsDNS1123Subdomain)
+}
+
+func name(p *field.Path, v, becomes string, check func(string) []string) field.ErrorList {
 	if v == "" {
 		return field.ErrorList{field.Required(p, "it becomes "+becomes)}
 	}
 	var errs field.ErrorList
-	for _, msg := range validation.IsDNS1123Subdomain(v) {
+	for _, msg := range check(v) {
 		errs = append(errs, field.Invalid(p, v, msg+" (it becomes "+becomes+")"))
 	}
 	return errs
