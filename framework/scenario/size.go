@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"fmt"
+	"regexp"
 
 	"k8s.io/apimachinery/pkg/api/resource"
 )
@@ -32,10 +33,19 @@ const (
 	copySlackBytes = 64 << 20
 )
 
+// quantityRE is a quantity of bytes as a scenario writes one: a number,
+// then a binary or decimal suffix or an exponent of at most two digits.
+var quantityRE = regexp.MustCompile(`^\+?[0-9]{1,20}(\.[0-9]{1,20})?([KMGTPE]i|[numkMGTPE]|[eE][+-]?[0-9]{1,2})?$`)
+
 // ParseBytes reads a size as a Kubernetes quantity ("2Gi" = 2x2^30 bytes,
 // "2G" = 2x10^9, "1.5Gi", "512Mi") into a whole, positive number of bytes no
 // larger than MaxVolumeBytes.
 func ParseBytes(s string) (int64, error) {
+	// resource.ParseQuantity computes what it is given: "1E8427387904"
+	// (an exponent of eight billion) takes it minutes and gigabytes.
+	if !quantityRE.MatchString(s) {
+		return 0, fmt.Errorf("%q is not a quantity such as 256Mi or 2Gi", s)
+	}
 	q, err := resource.ParseQuantity(s)
 	if err != nil {
 		return 0, fmt.Errorf("%q is not a quantity such as 256Mi or 2Gi", s)
