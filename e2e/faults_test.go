@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -63,6 +64,7 @@ var _ = Describe("faults during a run of the real CLI", Ordered, Serial, Label("
 		cfg      suiteConfig
 		node     string
 		loops    []string
+		state    string // XDG_STATE_HOME of the CLI: its local ledgers
 	)
 	BeforeAll(func(ctx SpecContext) {
 		var s *scenario.Scenario
@@ -87,19 +89,21 @@ var _ = Describe("faults during a run of the real CLI", Ordered, Serial, Label("
 		scenFile = filepath.Join(dir, "faults.yaml")
 		Expect(os.WriteFile(scenFile, b, 0o644)).To(Succeed())
 		bin = filepath.Join(dir, "pvreboot")
+		state = filepath.Join(dir, "state")
 		out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "../cmd/pvreboot").CombinedOutput()
 		Expect(err).NotTo(HaveOccurred(), string(out))
 	}, NodeTimeout(setupTimeout))
 
 	// start runs `pvreboot run` with its events on a pipe (fd 3).
-	start := func(ctx context.Context, outDir string) (*exec.Cmd, <-chan runner.Event, *strings.Builder) {
+	start := func(ctx context.Context, outDir string) (*exec.Cmd, <-chan runner.Event, *lockedBuffer) {
 		GinkgoHelper()
 		pr, pw, err := os.Pipe()
 		Expect(err).NotTo(HaveOccurred())
 		cmd := exec.Command(bin, "run", scenFile, "--image", cfg.NodeImage, "--probe-image", cfg.ProbeImage,
 			"--output-dir", outDir, "--events", "/dev/fd/3")
-		var stderr strings.Builder
-		cmd.Stdout, cmd.Stderr = GinkgoWriter, &stderr
+		stderr := &lockedBuffer{}
+		cmd.Stdout, cmd.Stderr = GinkgoWriter, stderr
+		cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+state)
 		cmd.ExtraFiles = []*os.File{pw}
 		Expect(cmd.Start()).To(Succeed())
 		pw.Close()
@@ -115,7 +119,18 @@ var _ = Describe("faults during a run of the real CLI", Ordered, Serial, Label("
 				}
 			}
 		}()
-		return cmd, events, &stderr
+		return cmd, events, stderr
+	}
+	cleanupCmd := func(ctx context.Context, args ...string) *exec.Cmd {
+		c := exec.CommandContext(ctx, bin, append([]string{"cleanup"}, args...)...)
+		c.Env = append(os.Environ(), "XDG_STATE_HOME="+state)
+		return c
+	}
+	// noLocalLedger: the run's local copy of its ledger is gone with it.
+	noLocalLedger := func(id string) {
+		GinkgoHelper()
+		_, err := os.Stat(filepath.Join(state, "pvreboot", "runs", id+".json"))
+		Expect(os.IsNotExist(err)).To(BeTrue(), "the local ledger of run %s is still there: %v", id, err)
 	}
 	// until reads events until f matches one; it returns the run ID.
 	until := func(ctx context.Context, events <-chan runner.Event, f func(runner.Event) bool) (string, bool) {
@@ -161,9 +176,7 @@ var _ = Describe("faults during a run of the real CLI", Ordered, Serial, Label("
 	noFalseIntact := func(outDir string, measured bool) {
 		GinkgoHelper()
 		res, err := report.ReadFile(filepath.Join(outDir, "result.json"))
-		if err != nil {
-			return // interrupted before anything was written
-		}
+		Expect(err).NotTo(HaveOccurred(), "an interrupted run writes its result too")
 		if !measured {
 			Expect(res.Verdict.Pass).To(BeFalse(), "a run interrupted before it measured every phase passed")
 		}
@@ -192,15 +205,28 @@ var _ = Describe("faults during a run of the real CLI", Ordered, Serial, Label("
 			}
 			sent := time.Now()
 			Expect(cmd.Process.Signal(fc.signal)).To(Succeed())
+			after := make(chan []runner.Event, 1)
 			go func() {
-				for range events {
+				var got []runner.Event
+				for e := range events {
+					got = append(got, e)
 				}
+				after <- got
 			}()
 			code := exitOf(cmd, 8*time.Minute)
 			clean := time.Since(sent)
 			GinkgoWriter.Printf("FAULT-MATRIX | %s | exit %d | cleaned in %.1fs | run %s\n", fc.name, code, clean.Seconds(), id)
 			Expect(code).To(Equal(fc.wantCode), "stderr:\n%s", stderr)
+			// The cleanup itself says it left nothing (the exit code is the
+			// signal's whatever happened).
+			for _, e := range <-after {
+				Expect(e.Type).NotTo(Equal(runner.Left), "cleanup left %s: %s", e.Detail, e.Error)
+				if e.Type == runner.StepEnded && e.Step == runner.StepCleanup {
+					Expect(e.Error).To(BeEmpty(), "cleanup failed")
+				}
+			}
 			waitReady(ctx)
+			noLocalLedger(id)
 			expectNothingLeft(ctx, rc, id)
 			Expect(subset(loopDevices(ctx, rc), loops)).To(BeTrue(), "loop devices of run %s still attached", id)
 			noFalseIntact(outDir, fc.measured)
@@ -241,11 +267,12 @@ var _ = Describe("faults during a run of the real CLI", Ordered, Serial, Label("
 		Expect(cmd.Process.Signal(syscall.SIGKILL)).To(Succeed())
 		Expect(exitOf(cmd, time.Minute)).To(Equal(-1))
 		t0 := time.Now()
-		out, err := exec.CommandContext(ctx, bin, "cleanup", "--run", id, "--name", rc.ClusterName).CombinedOutput()
+		out, err := cleanupCmd(ctx, "--run", id, "--name", rc.ClusterName).CombinedOutput()
 		GinkgoWriter.Printf("FAULT-MATRIX | SIGKILL during the baseline + cleanup --run | cleanup exit %v | cleaned in %.1fs | run %s\n%s", err, time.Since(t0).Seconds(), id, out)
 		Expect(err).NotTo(HaveOccurred(), string(out))
 		Expect(string(out)).To(ContainSubstring("removed namespace pvreboot-" + id))
 		expectNothingLeft(ctx, rc, id)
+		noLocalLedger(id)
 		Expect(subset(loopDevices(ctx, rc), loops)).To(BeTrue())
 	}, NodeTimeout(8*time.Minute))
 
@@ -272,10 +299,29 @@ var _ = Describe("faults during a run of the real CLI", Ordered, Serial, Label("
 		Expect(err).NotTo(HaveOccurred(), string(out))
 		waitReady(ctx)
 		t0 := time.Now()
-		out, err = exec.CommandContext(ctx, bin, "cleanup", "--run", id, "--name", rc.ClusterName).CombinedOutput()
+		out, err = cleanupCmd(ctx, "--run", id, "--name", rc.ClusterName).CombinedOutput()
 		GinkgoWriter.Printf("FAULT-MATRIX | node back + cleanup --run | cleanup exit %v | cleaned in %.1fs | run %s\n%s", err, time.Since(t0).Seconds(), id, out)
 		Expect(err).NotTo(HaveOccurred(), string(out))
 		expectNothingLeft(ctx, rc, id)
+		noLocalLedger(id)
 		Expect(subset(loopDevices(ctx, rc), loops)).To(BeTrue())
 	}, NodeTimeout(12*time.Minute))
 })
+
+// lockedBuffer collects a process's stderr while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}

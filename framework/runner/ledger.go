@@ -20,7 +20,9 @@ func (r *Run) openLedger(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("open the run's ledger: %w", err)
 	}
+	r.mu.Lock()
 	r.ledger = l
+	r.mu.Unlock()
 	// The heartbeat outlives an interrupt: cleanup still holds the run.
 	r.stopBeat = l.Heartbeat(context.WithoutCancel(ctx), 0)
 	if r.cfg.HelperNamespace != "" {
@@ -61,7 +63,9 @@ func (r *Run) closeLedger(ctx context.Context) error {
 		r.stopBeat()
 	}
 	err := r.ledger.Close(ctx)
+	r.mu.Lock()
 	r.ledger = nil
+	r.mu.Unlock()
 	return err
 }
 

@@ -28,6 +28,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
@@ -146,7 +147,7 @@ func New(cfg Config) (*Run, error) {
 		return nil, errors.New("runner: the scenario names no node (label selectors need an existing cluster)")
 	}
 	r := &Run{cfg: cfg, start: time.Now(), node: s.Spec.Cluster.Nodes.Names[0],
-		id:   fmt.Sprintf("%x", time.Now().UnixNano()&0xffffffff),
+		id:   fmt.Sprintf("%08x", time.Now().UnixNano()&0xffffffff),
 		prov: localpv.New(cfg.Client, cfg.Nodes, cfg.Log)}
 	r.Result = &report.Result{Schema: report.Schema, Scenario: s.Metadata.Name, StartedAt: r.start,
 		Cluster: report.ClusterFacts{Name: cfg.ClusterName, Provider: cfg.Provider}}
@@ -180,6 +181,13 @@ func (r *Run) Leftovers() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []string
+	if r.ledger != nil {
+		// Everything recorded, half-made volumes and the helpers included.
+		for _, it := range r.ledger.Items() {
+			out = append(out, it.String())
+		}
+		return out
+	}
 	if r.ns != "" {
 		out = append(out, "namespace "+r.ns+" (the workload pod, the PVCs)")
 	}
@@ -283,6 +291,11 @@ func (r *Run) Prepare(ctx context.Context) error {
 				// baseline, where a cluster enforces restricted by default.
 				"pod-security.kubernetes.io/enforce": "baseline", "pod-security.kubernetes.io/warn": "baseline"},
 		}}
+		// Known before it is asked for: a create whose answer an interrupt
+		// lost is still the run's to delete.
+		r.mu.Lock()
+		r.ns = nsObj.Name
+		r.mu.Unlock()
 		err = r.retry(ctx, "create namespace", func(ctx context.Context) error {
 			_, err := r.cfg.Client.CoreV1().Namespaces().Create(ctx, nsObj, metav1.CreateOptions{})
 			if apierrors.IsAlreadyExists(err) {
@@ -293,9 +306,6 @@ func (r *Run) Prepare(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("create namespace: %w", err)
 		}
-		r.mu.Lock()
-		r.ns = nsObj.Name
-		r.mu.Unlock()
 		if err := namespaceReady(ctx, r.cfg.Client, r.ns); err != nil {
 			return err
 		}
@@ -316,7 +326,12 @@ func (r *Run) Prepare(ctx context.Context) error {
 				r.mu.Unlock()
 				vol, err := r.prov.Create(ctx, spec)
 				if err != nil {
-					if !errors.Is(err, localpv.ErrRollback) {
+					if errors.Is(err, localpv.ErrRollback) {
+						// Something of it may be left: cleanup tears it down.
+						r.mu.Lock()
+						r.volumes = append(r.volumes, localpv.Planned(spec))
+						r.mu.Unlock()
+					} else {
 						// Create removed what it had made: nothing of it is left.
 						r.forget(context.WithoutCancel(ctx), volumeItems(localpv.Planned(spec))...)
 					}
@@ -895,39 +910,12 @@ func (r *Run) cleanup(ctx context.Context) error {
 		r.progress("node %s is not Ready: its side of the volumes stays for `pvreboot cleanup --run %s` once it is back", r.node, r.id)
 	}
 	if r.ns != "" {
-		err := bounded(ctx, cleanupPodTimeout, func(ctx context.Context) error {
-			// A pod on a node that cannot confirm it is gone (down, or going
-			// down) is removed as kubectl delete --force does.
-			force := !nodeUp
-			for attempt := 0; ; attempt++ {
-				opts := metav1.DeleteOptions{}
-				if force {
-					opts.GracePeriodSeconds = ptr.To[int64](0)
-				}
-				err := r.cfg.Client.CoreV1().Pods(r.ns).Delete(ctx, workloadPodName, opts)
-				if apierrors.IsNotFound(err) || (err == nil && r.pod == nil) {
-					return nil
-				}
-				if err != nil {
-					return err
-				}
-				gone := bounded(ctx, cleanupPodGraceTimeout, func(ctx context.Context) error {
-					return wait.PodGone(ctx, r.cfg.Client, r.ns, workloadPodName, string(r.pod.UID))
-				})
-				if gone == nil || force || attempt > 0 {
-					return gone
-				}
-				// Not gone within its grace: the node may have gone since.
-				if nodeUp = r.nodeReady(ctx); nodeUp {
-					return bounded(ctx, cleanupPodTimeout, func(ctx context.Context) error {
-						return wait.PodGone(ctx, r.cfg.Client, r.ns, workloadPodName, string(r.pod.UID))
-					})
-				}
-				force = true
-			}
-		})
+		err := bounded(ctx, cleanupPodTimeout, func(ctx context.Context) error { return r.removePod(ctx, &nodeUp) })
 		if err != nil {
 			leave("pod "+r.ns+"/"+workloadPodName, fmt.Errorf("delete workload pod: %w", err))
+			// Its volume may still be mounted: the node side waits for the
+			// next attempt.
+			nodeUp = false
 		}
 	}
 	var kept []*localpv.Volume
@@ -980,17 +968,6 @@ func (r *Run) cleanup(ctx context.Context) error {
 			r.mu.Unlock()
 		}
 	}
-	// The privileged helpers last, with a budget of their own.
-	if r.cfg.Close != nil {
-		if err := bounded(ctx, cleanupHelpersTimeout, r.cfg.Close); err != nil {
-			leave("node helper pods and their namespace", err)
-		} else {
-			r.cfg.Close = nil
-			if r.cfg.HelperNamespace != "" {
-				r.forget(ctx, ledger.Item{Kind: ledger.KindHelperNamespace, Name: r.cfg.HelperNamespace})
-			}
-		}
-	}
 	// What the ledger still names but is not there (recorded just before
 	// an interrupt stopped its creation) is forgotten; what is there stays.
 	if r.ledger != nil {
@@ -1005,8 +982,28 @@ func (r *Run) cleanup(ctx context.Context) error {
 				gone, err = itemGone(ctx, o, r.prov, it)
 				return err
 			})
-			if err == nil && gone {
+			switch {
+			case err == nil && gone:
 				r.forget(ctx, it)
+			case it.Kind == ledger.KindHelperNamespace && r.cfg.Close != nil:
+				// Removed next, by Close.
+			case !slices.ContainsFunc(left, func(l string) bool { return strings.Contains(l, it.Name) }):
+				why := errors.New("still there after cleanup")
+				if err != nil {
+					why = fmt.Errorf("could not check it: %w", err)
+				}
+				leave(it.String(), why)
+			}
+		}
+	}
+	// The privileged helpers last, with a budget of their own.
+	if r.cfg.Close != nil {
+		if err := bounded(ctx, cleanupHelpersTimeout, r.cfg.Close); err != nil {
+			leave("node helper pods and their namespace", err)
+		} else {
+			r.cfg.Close = nil
+			if r.cfg.HelperNamespace != "" {
+				r.forget(ctx, ledger.Item{Kind: ledger.KindHelperNamespace, Name: r.cfg.HelperNamespace})
 			}
 		}
 	}
@@ -1023,6 +1020,50 @@ func (r *Run) cleanup(ctx context.Context) error {
 	}
 	r.progress("cleaned up")
 	return nil
+}
+
+// removePod deletes the workload pod, whatever pod of that name is there now
+// (a recreated one after an interrupted Recreate, one whose create an
+// interrupt answered), and waits for it to be gone. A pod not gone within
+// its grace on a node that turns out to be going down is force-deleted, as
+// kubectl delete --force does; *nodeUp is updated.
+func (r *Run) removePod(ctx context.Context, nodeUp *bool) error {
+	for attempt := 0; ; attempt++ {
+		var uid string
+		err := r.retry(ctx, "getting the workload pod", func(ctx context.Context) error {
+			p, err := r.cfg.Client.CoreV1().Pods(r.ns).Get(ctx, workloadPodName, metav1.GetOptions{})
+			if err == nil {
+				uid = string(p.UID)
+			}
+			return err
+		})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		force := !*nodeUp
+		opts := metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: ptr.To(types.UID(uid))}}
+		if force {
+			opts.GracePeriodSeconds = ptr.To[int64](0)
+		}
+		if err := r.cfg.Client.CoreV1().Pods(r.ns).Delete(ctx, workloadPodName, opts); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+			return err
+		}
+		gone := bounded(ctx, cleanupPodGraceTimeout, func(ctx context.Context) error {
+			return wait.PodGone(ctx, r.cfg.Client, r.ns, workloadPodName, uid)
+		})
+		if gone == nil || force || attempt > 0 {
+			return gone
+		}
+		// Not gone within its grace: the node may have gone since.
+		if *nodeUp = r.nodeReady(ctx); *nodeUp {
+			return bounded(ctx, cleanupPodTimeout, func(ctx context.Context) error {
+				return wait.PodGone(ctx, r.cfg.Client, r.ns, workloadPodName, uid)
+			})
+		}
+	}
 }
 
 // nodeReady reports whether the run's node can take node-side cleanup now:

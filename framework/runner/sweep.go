@@ -37,6 +37,8 @@ type SweepOptions struct {
 	DryRun bool
 	// StateDir holds local copies of runs' ledgers (see Config.StateDir).
 	StateDir string
+	// KeepNamespaces are never swept (the sweep's own node helpers).
+	KeepNamespaces []string
 }
 
 // mine reports whether a run's leftovers are in the sweep's scope.
@@ -76,6 +78,10 @@ func Sweep(ctx context.Context, o SweepOptions) ([]Swept, error) {
 	// once it stops, whatever its age; runs without one (older pvreboot)
 	// are judged by the age of their namespace.
 	records, err := ledger.List(ctx, o.Client)
+	if err != nil && records == nil {
+		// Without the heartbeats a live run would look dead: remove nothing.
+		return nil, fmt.Errorf("list runs' ledgers (who is live): %w", err)
+	}
 	if err != nil {
 		errs = append(errs, fmt.Errorf("list runs' ledgers: %w", err))
 	}
@@ -92,17 +98,37 @@ func Sweep(ctx context.Context, o SweepOptions) ([]Swept, error) {
 	}
 	now := time.Now()
 	live := map[string]bool{} // run IDs that are running
+	// What live runs hold and no label ties to them: their helper
+	// namespaces and StorageClasses.
+	held := map[string]bool{}
+	for _, n := range o.KeepNamespaces {
+		held["namespace/"+n] = true
+	}
 	for id, rec := range beat {
-		if rec.Live(now) && o.Run == "" {
+		if !rec.Live(now) {
+			continue
+		}
+		if o.Run == "" || id != o.Run {
 			live[id] = true
+		}
+		for _, it := range rec.Items {
+			switch it.Kind {
+			case ledger.KindHelperNamespace:
+				held["namespace/"+it.Name] = true
+			case ledger.KindStorageClass:
+				held["storageclass/"+it.Name] = true
+			}
 		}
 	}
 	var stale []corev1.Namespace
 	why := map[string]string{}
 	for _, ns := range nss.Items {
 		id := ns.Labels[localpv.LabelRun]
-		if ns.Name == ledger.Namespace || !o.mine(id) {
+		if ns.Name == ledger.Namespace || !o.mine(id) || held["namespace/"+ns.Name] {
 			continue
+		}
+		if id == "" && o.Run != "" {
+			continue // a helper namespace: --run removes only the run's own, from its ledger
 		}
 		age := time.Since(ns.CreationTimestamp.Time)
 		rec, hasBeat := beat[id]
@@ -188,7 +214,7 @@ func Sweep(ctx context.Context, o SweepOptions) ([]Swept, error) {
 		errs = append(errs, fmt.Errorf("list StorageClasses: %w", err))
 	} else {
 		for _, sc := range scs.Items {
-			if used(sc.Name, pvs.Items, withPV) {
+			if used(sc.Name, pvs.Items, withPV) || held["storageclass/"+sc.Name] {
 				continue
 			}
 			swept = append(swept, Swept{What: "StorageClass", Name: sc.Name, Why: "no PV uses it"})

@@ -267,9 +267,11 @@ var ErrInterrupted = errors.New("interrupted")
 // caller cancelled, out of time when the deadline passed (client-go says
 // "timed out waiting for the condition" for both), or err itself.
 func why(ctx context.Context, err error) error {
-	switch {
+	switch cause := context.Cause(ctx); {
 	case err == nil:
 		return nil
+	case errors.Is(ctx.Err(), context.Canceled) && cause != nil && !errors.Is(cause, context.Canceled):
+		return cause // cancelled for a reason of the caller's (the node went down)
 	case errors.Is(ctx.Err(), context.Canceled):
 		return fmt.Errorf("%w while waiting", ErrInterrupted)
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):

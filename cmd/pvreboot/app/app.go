@@ -178,7 +178,10 @@ func writeJSON(w io.Writer, v any) error {
 // too far. A code already set is kept.
 func refusalIsUsage(err error) error {
 	var coded *exitcode.Error
-	if err == nil || errors.As(err, &coded) {
+	var left *runner.LeftBehindError
+	if err == nil || errors.As(err, &coded) || errors.As(err, &left) {
+		// Something left behind is an infrastructure failure (3), whatever
+		// refusal came with it.
 		return err
 	}
 	for _, refused := range []error{reboot.ErrRefused, runner.ErrUnsupported, localpv.ErrUnsafe, kindprovider.ErrNotOwned,

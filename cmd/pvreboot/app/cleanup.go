@@ -69,6 +69,7 @@ func newCleanupCmd(g *globals) *cobra.Command {
 					if err != nil {
 						return err
 					}
+					o.KeepNamespaces = []string{pe.Namespace}
 					o.Nodes, closeFn = pe, cl
 				} else {
 					fmt.Fprintln(g.s.Err, "no --node given: sweeping the cluster's objects only, not node-side backings")

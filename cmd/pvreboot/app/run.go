@@ -158,7 +158,7 @@ func newRunCmd(g *globals) *cobra.Command {
 			fmt.Fprintf(g.s.Out, "\nresults in %s (result.json, summary.txt, summary.md, junit.xml)\n", outputDir)
 			if lb := (*runner.LeftBehindError)(nil); errors.As(runErr, &lb) {
 				fmt.Fprintf(g.s.Err, "\nleft behind by run %s:\n  %s\nonce the cluster and node answer, remove it with:\n  %s\n",
-					lb.Run, strings.Join(lb.Items, "\n  "), finishCommand(lb.Run, s, kubeconfig, kubeContext, probeImage))
+					lb.Run, strings.Join(lb.Items, "\n  "), finishCommand(lb.Run, s, resolvedKubeconfig(kubeconfig, s, g.env), kubeContext, probeImage))
 			}
 			if runErr != nil {
 				return runErr
@@ -179,6 +179,20 @@ func newRunCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&eventsFile, "events", "", "write the run's structured events (step boundaries, reboot milestones, cleanup) to this file as JSON lines")
 	cmd.Flags().BoolVar(&allowReboot, "allow-reboot", false, "confirm rebooting real machines (ssh, command, node-pod methods); also PVREBOOT_ALLOW_REBOOT=true. A scenario file cannot")
 	return cmd
+}
+
+// resolvedKubeconfig is the kubeconfig a run used: the flag, the
+// scenario's, or $KUBECONFIG (its files joined as kubectl takes them).
+func resolvedKubeconfig(flag string, s *scenario.Scenario, env map[string]string) string {
+	switch {
+	case flag != "":
+		return flag
+	case s.Spec.Cluster.Existing != nil && s.Spec.Cluster.Existing.Kubeconfig != "":
+		return s.Spec.Cluster.Existing.Kubeconfig
+	case s.Spec.Cluster.Existing != nil:
+		return env["KUBECONFIG"]
+	}
+	return ""
 }
 
 // holder names this process in a run's Lease.
