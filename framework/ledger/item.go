@@ -24,11 +24,14 @@ const (
 	// KindBacking is a volume's node side: unit, mount, loop, image, dir,
 	// kubelet loops. Its Name is the PV name and Node is required.
 	KindBacking = "backing"
+	// KindCordon is a node the run cordoned (Name is the node): a run that
+	// dies must not leave it unschedulable.
+	KindCordon = "cordon"
 )
 
 // Kinds returns the kinds an Item may have, in a fresh slice.
 func Kinds() []string {
-	return []string{KindNamespace, KindPV, KindStorageClass, KindHelperNamespace, KindBacking}
+	return []string{KindNamespace, KindPV, KindStorageClass, KindHelperNamespace, KindBacking, KindCordon}
 }
 
 // Keys of Item.Detail that pvreboot writes for a backing. Path, Image and
@@ -134,7 +137,7 @@ func (i Item) Validate() error {
 		if msgs := validation.IsDNS1123Label(i.Name); len(msgs) > 0 {
 			errs = append(errs, fmt.Errorf("name %q: not a DNS-1123 label (%s)", i.Name, msgs[0]))
 		}
-	case KindPV, KindStorageClass, KindBacking:
+	case KindPV, KindStorageClass, KindBacking, KindCordon:
 		if msgs := validation.IsDNS1123Subdomain(i.Name); len(msgs) > 0 {
 			errs = append(errs, fmt.Errorf("name %q: not a DNS-1123 subdomain (%s)", i.Name, msgs[0]))
 		}

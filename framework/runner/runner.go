@@ -609,6 +609,7 @@ func (r *Run) Reboot(ctx context.Context) error {
 			if err := drain.Uncordon(ctx, r.cfg.Client, r.node); err != nil {
 				return err
 			}
+			r.forget(ctx, ledger.Item{Kind: ledger.KindCordon, Name: r.node})
 			r.cordoned = false
 			notes = append(notes, "uncordoned once the node and the pod were back")
 			r.progress("uncordoned %s", r.node)
@@ -645,7 +646,15 @@ func (r *Run) cordonAndDrain(ctx context.Context) ([]string, error) {
 		return nil, nil
 	}
 	var notes []string
+	cordon := ledger.Item{Kind: ledger.KindCordon, Name: r.node}
+	if err := r.record(ctx, cordon); err != nil {
+		return nil, err
+	}
 	already, err := drain.Cordon(ctx, r.cfg.Client, r.node)
+	if already || err != nil {
+		// Not this run's to undo (already cordoned), or not done.
+		r.forget(context.WithoutCancel(ctx), cordon)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -892,6 +901,7 @@ func (r *Run) cleanup(ctx context.Context) error {
 		if err := bounded(ctx, uncordonTimeout, func(ctx context.Context) error { return drain.Uncordon(ctx, r.cfg.Client, r.node) }); err != nil {
 			leave("cordon on node "+r.node, err)
 		} else {
+			r.forget(ctx, ledger.Item{Kind: ledger.KindCordon, Name: r.node})
 			r.cordoned = false
 			r.progress("uncordoned %s", r.node)
 		}

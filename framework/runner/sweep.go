@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pvreboot/pvreboot/framework/drain"
 	"github.com/pvreboot/pvreboot/framework/ledger"
 	"github.com/pvreboot/pvreboot/framework/localpv"
 	"github.com/pvreboot/pvreboot/framework/wait"
@@ -339,6 +340,13 @@ func itemGone(ctx context.Context, o SweepOptions, prov *localpv.Provisioner, it
 		// Shared by runs: the sweep above removed it if no PV uses it, and
 		// one still used is another run's to keep.
 		_, err := o.Client.StorageV1().StorageClasses().Get(ctx, it.Name, metav1.GetOptions{})
+		return err == nil || apierrors.IsNotFound(err), ignoreNotFound(err)
+	case ledger.KindCordon:
+		// The dead run cordoned the node: make it schedulable again.
+		if o.DryRun {
+			return false, nil
+		}
+		err := drain.Uncordon(ctx, o.Client, it.Name)
 		return err == nil || apierrors.IsNotFound(err), ignoreNotFound(err)
 	case ledger.KindBacking:
 		if o.Nodes == nil || !slices.Contains(o.NodeNames, it.Node) {

@@ -117,7 +117,8 @@ func TestSweepJudgesRunsByHeartbeat(t *testing.T) {
 		}
 		return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: l, CreationTimestamp: metav1.NewTime(time.Now().Add(-age))}}
 	}
-	c := fake.NewClientset(ns("pvreboot-aaaa", "aaaa", 3*time.Hour), ns("pvreboot-dddd", "dddd", time.Minute), ns("pvreboot-nodeexec-7", "", time.Minute))
+	cordoned := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}, Spec: corev1.NodeSpec{Unschedulable: true}}
+	c := fake.NewClientset(ns("pvreboot-aaaa", "aaaa", 3*time.Hour), ns("pvreboot-dddd", "dddd", time.Minute), ns("pvreboot-nodeexec-7", "", time.Minute), cordoned)
 	open := func(run string, items ...ledger.Item) *ledger.Ledger {
 		l, err := ledger.Open(ctx, ledger.Options{Client: c, Run: run, Cluster: "lab", Scenario: "s", Holder: "test:1", LeaseDuration: 30 * time.Second})
 		if err != nil {
@@ -129,7 +130,8 @@ func TestSweepJudgesRunsByHeartbeat(t *testing.T) {
 		return l
 	}
 	open("aaaa", ledger.Item{Kind: ledger.KindNamespace, Name: "pvreboot-aaaa"}) // live: just renewed
-	open("dddd", ledger.Item{Kind: ledger.KindNamespace, Name: "pvreboot-dddd"}, ledger.Item{Kind: ledger.KindHelperNamespace, Name: "pvreboot-nodeexec-7"})
+	open("dddd", ledger.Item{Kind: ledger.KindNamespace, Name: "pvreboot-dddd"}, ledger.Item{Kind: ledger.KindHelperNamespace, Name: "pvreboot-nodeexec-7"},
+		ledger.Item{Kind: ledger.KindCordon, Name: "n1"})
 	// dddd's heartbeat stopped a minute ago.
 	lease, err := c.CoordinationV1().Leases(ledger.Namespace).Get(ctx, ledger.LeaseName("dddd"), metav1.GetOptions{})
 	if err != nil {
@@ -164,5 +166,8 @@ func TestSweepJudgesRunsByHeartbeat(t *testing.T) {
 	}
 	if _, err := c.CoordinationV1().Leases(ledger.Namespace).Get(ctx, ledger.LeaseName("dddd"), metav1.GetOptions{}); err == nil {
 		t.Error("the dead run's ledger is still there with nothing left")
+	}
+	if n, err := c.CoreV1().Nodes().Get(ctx, "n1", metav1.GetOptions{}); err != nil || n.Spec.Unschedulable {
+		t.Errorf("the node the dead run cordoned is still cordoned: %v", err)
 	}
 }
