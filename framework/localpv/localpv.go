@@ -421,7 +421,10 @@ func (p *Provisioner) DeleteStorageClassIfUnused(ctx context.Context, name strin
 		return err
 	}
 	for _, pv := range pvs.Items {
-		if pv.Spec.StorageClassName == name {
+		// A PV being deleted (its protection finalizer waits for the
+		// controller manager, slow after a control-plane restart) does
+		// not keep the class.
+		if pv.Spec.StorageClassName == name && pv.DeletionTimestamp == nil {
 			return nil
 		}
 	}
