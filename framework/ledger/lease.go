@@ -3,11 +3,9 @@ package ledger
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
+	pvwait "github.com/pvreboot/pvreboot/framework/wait"
 	"log/slog"
-	"net"
-	"net/http"
 	"time"
 
 	coordv1 "k8s.io/api/coordination/v1"
@@ -15,7 +13,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
@@ -47,22 +44,6 @@ func defaultBackoff() wait.Backoff {
 	return wait.Backoff{Duration: 100 * time.Millisecond, Factor: 2, Jitter: 0.2, Steps: 6, Cap: 2 * time.Second}
 }
 
-// transient reports whether an API error may go away on its own.
-func transient(err error) bool {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return false
-	}
-	var st apierrors.APIStatus
-	if errors.As(err, &st) {
-		code := st.Status().Code
-		return code >= http.StatusInternalServerError || code == http.StatusTooManyRequests ||
-			code == http.StatusConflict || apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err)
-	}
-	var ne net.Error
-	return (errors.As(err, &ne) && ne.Timeout()) || utilnet.IsConnectionRefused(err) || utilnet.IsConnectionReset(err) ||
-		utilnet.IsProbableEOF(err) || utilnet.IsHTTP2ConnectionLost(err)
-}
-
 // callAPI runs fn, retrying conflicts at once (retry.RetryOnConflict) and
 // transient errors with backoff b, and returns the last error once either
 // gives up.
@@ -75,7 +56,7 @@ func callAPI(ctx context.Context, b wait.Backoff, log *slog.Logger, op string, f
 		switch {
 		case last == nil:
 			return true, nil
-		case transient(last):
+		case pvwait.Transient(last):
 			log.Debug("retrying", "op", op, "attempt", attempts, "err", last)
 			return false, nil
 		default:

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	pvwait "github.com/pvreboot/pvreboot/framework/wait"
 	"log/slog"
 	"net"
 	"os"
@@ -926,8 +927,8 @@ func TestTransient(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if got := transient(tt.err); got != tt.want {
-				t.Errorf("transient(%v) = %v, want %v", tt.err, got, tt.want)
+			if got := pvwait.Transient(tt.err); got != tt.want {
+				t.Errorf("Transient(%v) = %v, want %v", tt.err, got, tt.want)
 			}
 		})
 	}

@@ -19,6 +19,8 @@ import (
 	"k8s.io/client-go/tools/cache"
 	toolswatch "k8s.io/client-go/tools/watch"
 	"math"
+	"net"
+	"net/http"
 	"syscall"
 )
 
@@ -209,7 +211,7 @@ func get[T any](ctx context.Context, fn func(context.Context) (T, error)) (T, er
 	delay := getRetryFirst
 	for {
 		obj, err := fn(ctx)
-		if err == nil || apierrors.IsNotFound(err) || !retriable(err) {
+		if err == nil || apierrors.IsNotFound(err) || !Transient(err) {
 			return obj, err
 		}
 		t := time.NewTimer(delay)
@@ -221,17 +223,6 @@ func get[T any](ctx context.Context, fn func(context.Context) (T, error)) (T, er
 		}
 		delay = min(2*delay, getRetryMax)
 	}
-}
-
-// retriable reports whether a failed request may succeed if repeated.
-func retriable(err error) bool {
-	switch {
-	case apierrors.IsForbidden(err), apierrors.IsUnauthorized(err), apierrors.IsBadRequest(err),
-		apierrors.IsInvalid(err), apierrors.IsMethodNotSupported(err), apierrors.IsNotAcceptable(err),
-		apierrors.IsUnsupportedMediaType(err), apierrors.IsGone(err):
-		return false
-	}
-	return true
 }
 
 // bounded gives ctx the wait's own bound d when the caller set no deadline.
@@ -288,13 +279,23 @@ type Outage struct {
 	Last    error
 }
 
-// transient reports whether a failed call may succeed if repeated soon: the
-// API server was unavailable, overloaded or unreachable.
-func transient(err error) bool {
-	return apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) || apierrors.IsTooManyRequests(err) ||
-		apierrors.IsInternalError(err) || apierrors.IsServiceUnavailable(err) || apierrors.IsUnexpectedServerError(err) ||
-		utilnet.IsConnectionRefused(err) || utilnet.IsConnectionReset(err) || utilnet.IsProbableEOF(err) ||
-		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EHOSTUNREACH)
+// Transient reports whether a failed API call may succeed if repeated soon:
+// the API server was unavailable, overloaded, restarting or unreachable,
+// or a write lost a race (409). The one classifier of the framework's
+// retries (Retry, the gone-waits' gets, the run ledger).
+func Transient(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var st apierrors.APIStatus
+	if errors.As(err, &st) {
+		code := st.Status().Code
+		return code >= http.StatusInternalServerError || code == http.StatusTooManyRequests ||
+			code == http.StatusConflict || apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err)
+	}
+	var ne net.Error
+	return (errors.As(err, &ne) && ne.Timeout()) || utilnet.IsConnectionRefused(err) || utilnet.IsConnectionReset(err) ||
+		utilnet.IsProbableEOF(err) || utilnet.IsHTTP2ConnectionLost(err) || errors.Is(err, syscall.EHOSTUNREACH)
 }
 
 // Retry calls f until it succeeds, fails in a way a retry will not mend, or
@@ -308,7 +309,7 @@ func Retry(ctx context.Context, f func(context.Context) error) (Outage, error) {
 	b := kwait.Backoff{Duration: 200 * time.Millisecond, Factor: 2, Steps: math.MaxInt32, Cap: 5 * time.Second}
 	for {
 		err := f(ctx)
-		if err == nil || !transient(err) {
+		if err == nil || !Transient(err) {
 			if o.Retries > 0 {
 				o.Lasted = time.Since(start)
 			}
