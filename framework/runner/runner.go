@@ -989,7 +989,7 @@ func (r *Run) cleanup(ctx context.Context) error {
 			var gone bool
 			err := bounded(ctx, cleanupVolumeTimeout, func(ctx context.Context) error {
 				var err error
-				gone, err = itemGone(ctx, o, r.prov, it)
+				gone, err = itemGone(ctx, o, r.prov, it, nil)
 				return err
 			})
 			switch {

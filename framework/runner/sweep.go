@@ -201,10 +201,17 @@ func Sweep(ctx context.Context, o SweepOptions) ([]Swept, error) {
 			errs = append(errs, err)
 		}
 	}
+	// Per node swept: the backings its listing showed that are still
+	// there. A dead run's backing not among them is gone; the ledger pass
+	// need not ask the node again.
+	nodeLeft := map[string]map[string]bool{}
 	if o.Nodes != nil {
 		for _, node := range o.NodeNames {
-			s, err := sweepNode(ctx, o, prov, node, live)
+			s, left, err := sweepNode(ctx, o, prov, node, live)
 			swept = append(swept, s...)
+			if left != nil {
+				nodeLeft[node] = left
+			}
 			if err != nil {
 				errs = append(errs, err)
 			}
@@ -226,7 +233,7 @@ func Sweep(ctx context.Context, o SweepOptions) ([]Swept, error) {
 			}
 		}
 	}
-	swept = append(swept, finishLedgers(ctx, o, prov, records, live, &errs)...)
+	swept = append(swept, finishLedgers(ctx, o, prov, records, live, nodeLeft, &errs)...)
 	return swept, errors.Join(errs...)
 }
 
@@ -266,7 +273,8 @@ func awaitDeath(ctx context.Context, o SweepOptions, rec ledger.Record) (ledger.
 // did not (a helper namespace), forgets what is gone, and closes each
 // ledger: deleted once empty, kept for the next sweep otherwise. With
 // o.Run, a run whose ledger exists only in StateDir is finished too.
-func finishLedgers(ctx context.Context, o SweepOptions, prov *localpv.Provisioner, records []ledger.Record, live map[string]bool, errs *[]error) []Swept {
+func finishLedgers(ctx context.Context, o SweepOptions, prov *localpv.Provisioner, records []ledger.Record, live map[string]bool,
+	nodeLeft map[string]map[string]bool, errs *[]error) []Swept {
 	runs := map[string]bool{}
 	for _, rec := range records {
 		if o.mine(rec.Run) && !live[rec.Run] {
@@ -288,7 +296,7 @@ func finishLedgers(ctx context.Context, o SweepOptions, prov *localpv.Provisione
 		}
 		var gone []ledger.Item
 		for _, it := range l.Items() {
-			ok, err := itemGone(ctx, o, prov, it)
+			ok, err := itemGone(ctx, o, prov, it, nodeLeft)
 			if err != nil {
 				*errs = append(*errs, fmt.Errorf("run %s: %s: %w", run, it, err))
 				continue
@@ -317,8 +325,9 @@ func finishLedgers(ctx context.Context, o SweepOptions, prov *localpv.Provisione
 }
 
 // itemGone removes what the label-based sweep does not (a helper
-// namespace) and reports whether the item no longer exists.
-func itemGone(ctx context.Context, o SweepOptions, prov *localpv.Provisioner, it ledger.Item) (bool, error) {
+// namespace, a cordon) and reports whether the item no longer exists.
+// nodeLeft says, per node the sweep listed, which backings are still there.
+func itemGone(ctx context.Context, o SweepOptions, prov *localpv.Provisioner, it ledger.Item, nodeLeft map[string]map[string]bool) (bool, error) {
 	switch it.Kind {
 	case ledger.KindNamespace, ledger.KindHelperNamespace:
 		if it.Kind == ledger.KindHelperNamespace && !o.DryRun {
@@ -354,6 +363,9 @@ func itemGone(ctx context.Context, o SweepOptions, prov *localpv.Provisioner, it
 		}
 		if o.DryRun {
 			return false, nil
+		}
+		if left, listed := nodeLeft[it.Node]; listed {
+			return !left[it.Name], nil
 		}
 		// Idempotent: the teardown of what is not there succeeds.
 		return true, prov.TeardownNode(ctx, VolumeOfItem(it))
@@ -463,19 +475,24 @@ func ParseNodeLeftovers(files, units string) []NodeLeftover {
 	return out
 }
 
-func sweepNode(ctx context.Context, o SweepOptions, prov *localpv.Provisioner, node string, live map[string]bool) ([]Swept, error) {
+// sweepNode removes the node side of dead runs' volumes found on the node,
+// and returns the backings it found that are still there (live runs', ones
+// whose teardown failed, all of them when dry); nil when it could not list.
+func sweepNode(ctx context.Context, o SweepOptions, prov *localpv.Provisioner, node string, live map[string]bool) ([]Swept, map[string]bool, error) {
 	files, err := prov.ListBackings(ctx, node, nodeRoot)
 	if err != nil {
-		return nil, fmt.Errorf("list %s on %s: %w", nodeRoot, node, err)
+		return nil, nil, fmt.Errorf("list %s on %s: %w", nodeRoot, node, err)
 	}
 	units, err := o.Nodes.NodeExec(ctx, node, nil, "ls", "-1", "/etc/systemd/system")
 	if err != nil {
-		return nil, fmt.Errorf("list systemd units on %s: %w", node, err)
+		return nil, nil, fmt.Errorf("list systemd units on %s: %w", node, err)
 	}
 	var swept []Swept
 	var errs []error
+	left := map[string]bool{}
 	for _, l := range ParseNodeLeftovers(string(files), string(units)) {
 		if live[l.Run] || !o.mine(l.Run) {
+			left[l.PVName] = true
 			continue
 		}
 		v := &localpv.Volume{PVName: l.PVName, Path: nodeRoot + "/" + l.PVName}
@@ -490,12 +507,14 @@ func sweepNode(ctx context.Context, o SweepOptions, prov *localpv.Provisioner, n
 		}
 		swept = append(swept, Swept{What: "backing", Name: v.Path + " (" + v.Backing + ")", Node: node, Why: "run " + l.Run + " has no live namespace"})
 		if o.DryRun {
+			left[l.PVName] = true
 			continue
 		}
 		// Objects are gone or swept above: only the node side is left.
 		if err := prov.TeardownNode(ctx, v); err != nil {
+			left[l.PVName] = true
 			errs = append(errs, err)
 		}
 	}
-	return swept, errors.Join(errs...)
+	return swept, left, errors.Join(errs...)
 }

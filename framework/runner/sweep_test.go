@@ -171,3 +171,39 @@ func TestSweepJudgesRunsByHeartbeat(t *testing.T) {
 		t.Errorf("the node the dead run cordoned is still cordoned: %v", err)
 	}
 }
+
+// A dead run's backing the node listing no longer shows is gone: the ledger
+// pass forgets it without running the teardown on the node again.
+func TestSweepTrustsTheNodeListing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c := fake.NewClientset()
+	l, err := ledger.Open(ctx, ledger.Options{Client: c, Run: "dead0002", Cluster: "lab", Scenario: "s", Holder: "test:1", LeaseDuration: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := localpv.Planned(localpv.Spec{Run: "dead0002", Name: "data", Node: "n1", Backing: localpv.Filesystem, FSType: "ext4", Root: nodeRoot})
+	if err := l.Add(ctx, volumeItems(v)[1]); err != nil {
+		t.Fatal(err)
+	}
+	lease, err := c.CoordinationV1().Leases(ledger.Namespace).Get(ctx, ledger.LeaseName("dead0002"), metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lease.Spec.RenewTime = &metav1.MicroTime{Time: time.Now().Add(-time.Hour)}
+	if _, err := c.CoordinationV1().Leases(ledger.Namespace).Update(ctx, lease, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rec := &argvRecorder{} // lists only another run's backing
+	if _, err := Sweep(ctx, SweepOptions{Client: c, Nodes: rec, NodeNames: []string{"n1"}, Run: "dead0002"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, argv := range rec.cmds {
+		if len(argv) > 3 && argv[3] == "teardown" {
+			t.Errorf("the node was asked again to tear down what its listing showed gone: %q", argv[4:])
+		}
+	}
+	if _, err := c.CoordinationV1().Leases(ledger.Namespace).Get(ctx, ledger.LeaseName("dead0002"), metav1.GetOptions{}); err == nil {
+		t.Error("the ledger of a run with nothing left is still there")
+	}
+}
