@@ -8,16 +8,37 @@ import (
 	"time"
 
 	"github.com/aclements/go-moremath/stats"
-	"golang.org/x/perf/benchmath"
 	"gonum.org/v1/gonum/stat"
 )
 
 // Phase holds one phase's measurements.
 type Phase struct {
-	// CallNs is every timed call's latency in nanoseconds.
+	// CallNs is every timed call's latency in nanoseconds, for absolute and
+	// relative budgets (when empty, the calls of Iterations are used).
 	CallNs []float64
+	// Iterations holds each copy's call latencies in nanoseconds, in order:
+	// the statistical budget's unit of replication is the copy.
+	Iterations [][]float64
 	// BytesPerSecond is the phase's overall throughput.
 	BytesPerSecond float64
+	// IterationBytesPerSecond is each copy's throughput, in order.
+	IterationBytesPerSecond []float64
+	// Blind, when set, says why this phase's calls cannot see the data path
+	// ("copies shared extents (reflink): no data was read"). Every budget
+	// judged on the phase warns so; it does not by itself fail.
+	Blind string
+}
+
+// calls returns CallNs, or every call of Iterations when CallNs is empty.
+func (p Phase) calls() []float64 {
+	if len(p.CallNs) > 0 || len(p.Iterations) == 0 {
+		return p.CallNs
+	}
+	var out []float64
+	for _, it := range p.Iterations {
+		out = append(out, it...)
+	}
+	return out
 }
 
 // Kind of budget.
@@ -60,7 +81,11 @@ type Result struct {
 	// Skipped is set when a phase did not run; a skipped budget fails.
 	Skipped bool   `json:"skipped,omitempty"`
 	Detail  string `json:"detail"` // one line, also for passes
-	// Statistical results.
+	// Warnings say why the verdict may not mean what it says: a phase
+	// compared is blind to the data path (Phase.Blind).
+	Warnings []string `json:"warnings,omitempty"`
+	// Statistical results: the one-sided p-value, and the interval
+	// [CILo, CIHi] of the ratio with the two-sided confidence it achieves.
 	PValue     float64 `json:"pValue,omitempty"`
 	Confidence float64 `json:"confidence,omitempty"`
 	CILo       float64 `json:"ciLo,omitempty"`
@@ -89,10 +114,10 @@ func Metric(p Phase, metric string) (float64, error) {
 	if metric == "throughput" {
 		return p.BytesPerSecond, nil
 	}
-	if len(p.CallNs) == 0 {
+	s := slices.Clone(p.calls())
+	if len(s) == 0 {
 		return 0, fmt.Errorf("no calls measured")
 	}
-	s := slices.Clone(p.CallNs)
 	slices.Sort(s)
 	switch metric {
 	case "p50":
@@ -117,6 +142,7 @@ func Evaluate(budgets []Budget, phases map[string]Phase) Verdict {
 		if r.Name == "" {
 			r.Name = DefaultName(b)
 		}
+		r = warnBlind(r, b, phases)
 		v.Pass = v.Pass && r.Pass
 		v.Results = append(v.Results, r)
 	}
@@ -137,9 +163,29 @@ func DefaultName(b Budget) string {
 		}
 		return fmt.Sprintf("%s %s <= %g x %s %s", b.Phase, b.Metric, b.MaxRatio, b.RelativeTo, b.Metric)
 	case Statistical:
-		return fmt.Sprintf("%s not slower than %g x %s (U test, alpha %g)", b.Phase, b.MaxSlowdown, b.RelativeTo, b.Alpha)
+		return fmt.Sprintf("%s not slower than %g x %s (U test on copies, alpha %g)", b.Phase, b.MaxSlowdown, b.RelativeTo, b.Alpha)
 	}
 	return string(b.Kind)
+}
+
+// warnBlind adds a warning, to Warnings and to the detail, for each phase
+// the budget judges (the phase, and the reference of a relative or
+// statistical budget) whose calls cannot see the data path.
+func warnBlind(r Result, b Budget, phases map[string]Phase) Result {
+	names := []string{b.Phase}
+	if b.Kind != Absolute && b.RelativeTo != b.Phase {
+		names = append(names, b.RelativeTo)
+	}
+	for _, n := range names {
+		p, ok := phases[n]
+		if !ok || p.Blind == "" {
+			continue
+		}
+		w := fmt.Sprintf("%s is blind to the data path: %s", n, p.Blind)
+		r.Warnings = append(r.Warnings, w)
+		r.Detail += "; warning: " + w
+	}
+	return r
 }
 
 func evaluate(b Budget, phases map[string]Phase) Result {
@@ -230,52 +276,77 @@ func relative(r Result, b Budget, p, ref Phase) Result {
 	return r
 }
 
-// statistical runs a one-sided Mann-Whitney U test of H0 "the phase's calls
-// are no slower than MaxSlowdown x the reference's" against H1 "they are".
-// The reference samples are scaled by MaxSlowdown, so the budget fails only
-// when the test is significant at Alpha: noise alone fails at most Alpha of
-// the time.
+// statistical tests H0 "the phase is no slower than MaxSlowdown x the
+// reference" against H1 "it is", with the copy as the unit (see copies.go):
+// a one-sided Mann-Whitney U test (exact up to 50 copies a side, as
+// go-moremath computes it) of the copies' median call latencies against the
+// reference's scaled by MaxSlowdown. The budget fails when the
+// test is significant at Alpha, so noise alone fails at most Alpha of the
+// time, and it fails closed when the test cannot be computed.
 func statistical(r Result, b Budget, p, ref Phase) Result {
-	r.Metric, r.Unit = "calls", "ratio"
-	if len(p.CallNs) == 0 || len(ref.CallNs) == 0 {
-		r.Detail = fmt.Sprintf("no calls measured in %s or %s", b.Phase, b.RelativeTo)
+	r.Metric, r.Unit, r.Limit = "copy median", "ratio", b.MaxSlowdown
+	if !(b.MaxSlowdown > 0) || math.IsInf(b.MaxSlowdown, 0) || !(b.Alpha > 0 && b.Alpha < 1) {
+		r.Detail = fmt.Sprintf("maxSlowdown %g or alpha %g is out of range: fails closed", b.MaxSlowdown, b.Alpha)
 		return r
 	}
-	scaled := make([]float64, len(ref.CallNs))
-	for i, x := range ref.CallNs {
-		scaled[i] = x * b.MaxSlowdown
+	x, err := copyMedians(b.Phase, p)
+	if err == nil {
+		var y []float64
+		if y, err = copyMedians(b.RelativeTo, ref); err == nil {
+			return copiesTest(r, b, x, y)
+		}
 	}
-	th := &benchmath.Thresholds{CompareAlpha: b.Alpha}
-	confidence := 1 - b.Alpha
-	cur := benchmath.AssumeNothing.Summary(benchmath.NewSample(slices.Clone(p.CallNs), th), confidence)
-	base := benchmath.AssumeNothing.Summary(benchmath.NewSample(slices.Clone(ref.CallNs), th), confidence)
-	r.Measured = cur.Center / base.Center
-	r.Limit = b.MaxSlowdown
-	r.Confidence = confidence
-	// Interval of the ratio of medians from the two medians' intervals.
-	if base.Hi > 0 && base.Lo > 0 {
-		r.CILo, r.CIHi = cur.Lo/base.Hi, cur.Hi/base.Lo
+	r.Detail = fmt.Sprintf("U test on copies not possible: %v: fails closed", err)
+	return r
+}
+
+func copiesTest(r Result, b Budget, x, y []float64) Result {
+	n := fmt.Sprintf("n=%d/%d copies", len(x), len(y))
+	est, ok := estimateRatio(x, y, b.Alpha)
+	r.Measured = est.Estimate
+	if !ok || !Reachable(len(x), len(y), b.Alpha) {
+		r.Detail = fmt.Sprintf("%s per-copy median x%s of %s, but %d vs %d copies can never reach p < %g with the copy as the unit (%d vs %d needed): fails closed",
+			b.Phase, fmtRatio(est.Estimate), b.RelativeTo, len(x), len(y), b.Alpha, MinIterations(b.Alpha), MinIterations(b.Alpha))
+		return r
 	}
-	res, err := stats.MannWhitneyUTest(scaled, p.CallNs, stats.LocationLess)
+	r.Confidence, r.CILo, r.CIHi = est.Confidence, est.Lo, est.Hi
+	ci := fmt.Sprintf("%s CI x%s..x%s", fmtPercent(est.Confidence), fmtRatio(est.Lo), fmtRatio(est.Hi))
+	scaled := make([]float64, len(y))
+	for i, v := range y {
+		scaled[i] = v * b.MaxSlowdown
+	}
+	res, err := stats.MannWhitneyUTest(scaled, x, stats.LocationLess)
 	if err != nil {
-		r.PValue = 1
-		r.Pass = true
-		r.Detail = fmt.Sprintf("U test not possible (%v): treated as no evidence of a slowdown; median ratio x%.2f", err, r.Measured)
+		r.Detail = fmt.Sprintf("%s per-copy median x%s of %s (%s, %s), but the U test failed: %v: fails closed", b.Phase, fmtRatio(est.Estimate), b.RelativeTo, ci, n, err)
 		return r
 	}
 	r.PValue = res.P
-	r.Pass = !(res.P < b.Alpha)
-	ci := ""
-	if r.CIHi > 0 {
-		ci = fmt.Sprintf(", %.0f%% CI x%.2f..x%.2f", 100*confidence, r.CILo, r.CIHi)
-	}
-	n := fmt.Sprintf("n=%d/%d", len(p.CallNs), len(ref.CallNs))
+	r.Pass = res.P >= b.Alpha // NaN fails
 	if r.Pass {
-		r.Detail = fmt.Sprintf("%s median x%.2f of %s%s; no significant slowdown beyond x%g (p=%.3g >= %g, %s)", b.Phase, r.Measured, b.RelativeTo, ci, b.MaxSlowdown, res.P, b.Alpha, n)
+		r.Detail = fmt.Sprintf("%s per-copy median x%s of %s (%s, %s); no significant slowdown beyond x%g (p=%.2g >= %g)",
+			b.Phase, fmtRatio(est.Estimate), b.RelativeTo, ci, n, b.MaxSlowdown, res.P, b.Alpha)
 	} else {
-		r.Detail = fmt.Sprintf("%s calls are significantly slower than x%g %s: median x%.2f%s (p=%.3g < %g, %s)", b.Phase, b.MaxSlowdown, b.RelativeTo, r.Measured, ci, res.P, b.Alpha, n)
+		r.Detail = fmt.Sprintf("%s copies are significantly slower than x%g %s: per-copy median x%s (%s, p=%.2g < %g, %s)",
+			b.Phase, b.MaxSlowdown, b.RelativeTo, fmtRatio(est.Estimate), ci, res.P, b.Alpha, n)
 	}
 	return r
+}
+
+// fmtRatio renders a ratio with three significant digits: 1.03, 48.7, 120.
+func fmtRatio(v float64) string {
+	switch {
+	case v < 10:
+		return fmt.Sprintf("%.2f", v)
+	case v < 100:
+		return fmt.Sprintf("%.1f", v)
+	}
+	return fmt.Sprintf("%.0f", v)
+}
+
+// fmtPercent renders a confidence rounded down to 0.1%, never overstating
+// it: 0.99206 is 99.2%, 0.95 is 95%.
+func fmtPercent(c float64) string {
+	return strings.TrimSuffix(fmt.Sprintf("%.1f", math.Floor(1000*c+1e-9)/10), ".0") + "%"
 }
 
 func fmtMetric(metric string, v float64) string {

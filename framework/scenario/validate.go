@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/pvreboot/pvreboot/framework/budget"
 	"github.com/pvreboot/pvreboot/framework/probe"
 	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -124,7 +125,7 @@ func (s *Scenario) validate() field.ErrorList {
 		seen[ph] = true
 	}
 	for i, b := range s.Spec.Budgets {
-		errs = append(errs, validateBudget(sp.Child("budgets").Index(i), b, seen)...)
+		errs = append(errs, validateBudget(sp.Child("budgets").Index(i), b, seen, s.Spec.Workload.Copies())...)
 	}
 	for i, f := range s.Spec.Faults {
 		errs = append(errs, validateFault(sp.Child("faults").Index(i), f, s.Spec.Volumes)...)
@@ -476,7 +477,9 @@ func validateTemplate(p *field.Path, a string) field.ErrorList {
 
 func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
 
-func validateBudget(p *field.Path, b Budget, phases map[string]bool) field.ErrorList {
+// validateBudget checks one budget; copies is the workload's iterations per
+// phase, the statistical budget's sample size.
+func validateBudget(p *field.Path, b Budget, phases map[string]bool, copies int) field.ErrorList {
 	var errs field.ErrorList
 	errs = append(errs, text(p.Child("name"), b.Name, false)...)
 	if !phases[b.Phase] {
@@ -538,12 +541,28 @@ func validateBudget(p *field.Path, b Budget, phases map[string]bool) field.Error
 		}
 		if !(st.Alpha > 0 && st.Alpha <= 0.1) {
 			errs = append(errs, field.Invalid(sp.Child("alpha"), st.Alpha, "must be in (0, 0.1]"))
+		} else if copies >= 1 && copies <= MaxIterations && !budget.Reachable(copies, copies, st.Alpha) {
+			errs = append(errs, field.Invalid(sp.Child("alpha"), st.Alpha, unreachable(copies, st.Alpha)))
 		}
 		if b.Metric != "" {
-			errs = append(errs, field.Forbidden(p.Child("metric"), "statistical budgets compare every call's latency; leave metric unset"))
+			errs = append(errs, field.Forbidden(p.Child("metric"), "statistical budgets compare the copies' median call latencies; leave metric unset"))
 		}
 	}
 	return errs
+}
+
+// unreachable says why a statistical budget's alpha cannot be met with the
+// workload's copies per phase (the copy is the test's unit), and what would do.
+func unreachable(copies int, alpha float64) string {
+	smallest := budget.SmallestP(copies, copies)
+	msg := fmt.Sprintf("%d iterations per phase can never reach p < %g with the copy as the unit (the smallest p of %d vs %d copies is %.3g); use workload.iterations >= %d",
+		copies, alpha, copies, copies, smallest, budget.MinIterations(alpha))
+	if smallest < 0.1 {
+		// Rounded up to three digits, so that any alpha above it works.
+		e := math.Pow(10, math.Floor(math.Log10(smallest))-2)
+		msg += fmt.Sprintf(" or alpha > %.3g", math.Ceil(smallest/e-1e-9)*e)
+	}
+	return msg
 }
 
 func validateFault(p *field.Path, f Fault, vols []Volume) field.ErrorList {

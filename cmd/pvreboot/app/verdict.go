@@ -76,9 +76,11 @@ func newCompareCmd(g *globals) *cobra.Command {
 	var maxSlowdown, alpha float64
 	cmd := &cobra.Command{
 		Use:   "compare BASE.json NEW.json",
-		Short: "Test whether NEW's per-call latency is significantly slower than BASE's (exit 1 if so)",
+		Short: "Test whether NEW's copies are significantly slower than BASE's (exit 1 if so)",
 		Long: "compare applies the statistical budget across two runs (Result or probe JSON): a one-sided\n" +
-			"Mann-Whitney U test of NEW's per-call latencies against BASE's scaled by --max-slowdown.",
+			"exact Mann-Whitney U test of NEW's per-copy median call latencies against BASE's scaled by\n" +
+			"--max-slowdown, the copy (probe iteration) being the unit. Each run needs enough copies to\n" +
+			"reach p < --alpha at all: 5 vs 5 for alpha 0.01, 4 vs 4 for 0.05.",
 		Example: `  pvreboot compare stored-baseline.json _artifacts/result.json
   pvreboot compare warm.json cold.json --max-slowdown 1.2`,
 		Args: exactArgs(2, "BASE.json", "NEW.json"),
@@ -101,28 +103,36 @@ func newCompareCmd(g *globals) *cobra.Command {
 				}
 				phases = append(phases, report.PhaseFromProbe(p.Probe))
 			}
+			if nb, nn := len(phases[0].Iterations), len(phases[1].Iterations); !budget.Reachable(nn, nb, alpha) {
+				return exitcode.Usagef("%d vs %d copies can never reach p < %g with the copy as the unit: probe at least %d iterations per run, or raise --alpha",
+					nn, nb, alpha, budget.MinIterations(alpha))
+			}
 			b := budget.Budget{Kind: budget.Statistical, Phase: "new", RelativeTo: "base", MaxSlowdown: maxSlowdown, Alpha: alpha}
 			v := budget.Evaluate([]budget.Budget{b}, map[string]budget.Phase{"base": phases[0], "new": phases[1]})
 			res := v.Results[0]
 			for i, n := range []string{"base", "new"} {
 				p50, _ := budget.Metric(phases[i], "p50")
 				p99, _ := budget.Metric(phases[i], "p99")
-				fmt.Fprintf(g.s.Out, "%-4s %s: %d calls, p50 %s, p99 %s, %s\n", n, args[i], len(phases[i].CallNs), budget.FormatNs(p50), budget.FormatNs(p99), budget.FormatRate(phases[i].BytesPerSecond))
+				fmt.Fprintf(g.s.Out, "%-4s %s: %d copies, %d calls, p50 %s, p99 %s, %s\n", n, args[i], len(phases[i].Iterations), len(phases[i].CallNs), budget.FormatNs(p50), budget.FormatNs(p99), budget.FormatRate(phases[i].BytesPerSecond))
 			}
 			word := "PASS"
 			if !res.Pass {
 				word = "FAIL"
 			}
 			fmt.Fprintf(g.s.Out, "%s: %s\n", word, res.Detail)
-			if !res.Pass {
+			switch {
+			case res.Pass:
+				return nil
+			case res.PValue > 0 && res.PValue < alpha:
 				return exitcode.ViolationError(errors.New("significant slowdown"))
 			}
-			return nil
+			// The test could not be computed: the statistical budget fails closed.
+			return exitcode.ViolationError(errors.New("no verdict: the U test on copies could not be computed"))
 		},
 	}
 	cmd.Flags().StringVar(&phase, "phase", "", "phase to compare in Result files (default: after-reboot, or the only phase)")
 	cmd.Flags().Float64Var(&maxSlowdown, "max-slowdown", 1.0, "allowed slowdown factor before a difference counts")
-	cmd.Flags().Float64Var(&alpha, "alpha", 0.01, "significance level of the one-sided U test")
+	cmd.Flags().Float64Var(&alpha, "alpha", 0.01, "significance level of the one-sided U test on copies")
 	return cmd
 }
 
