@@ -3,9 +3,16 @@
 # cgroup throttle test; elsewhere those skip and say why.
 source "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
-# e2fsprogs (mkfs.ext4) and util-linux (losetup) for the real regression test.
-if [ "$(id -u)" = 0 ] && ! command -v mkfs.ext4 >/dev/null; then
-  log "installing e2fsprogs for the loop-device test"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq e2fsprogs >/dev/null
+# e2fsprogs (mkfs.ext4), xfsprogs (mkfs.xfs) and util-linux (losetup) for the
+# real loop-device tests: the regression, and the data path on xfs and ext4
+# (as root the data path test fails, not skips, when a tool is missing).
+if [ "$(id -u)" = 0 ]; then
+  need=()
+  command -v mkfs.ext4 >/dev/null || need+=(e2fsprogs)
+  command -v mkfs.xfs >/dev/null || need+=(xfsprogs)
+  if [ ${#need[@]} -gt 0 ]; then
+    log "installing ${need[*]} for the loop-device tests"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  fi
 fi
 go test -count=1 "$@" ./...

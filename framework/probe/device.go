@@ -106,7 +106,7 @@ func runDevice(ctx context.Context, opts Options, log *slog.Logger) (*Report, er
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("probe interrupted before iteration %d: %w", i, err)
 		}
-		it, err := deviceIteration(opts, in, out, dstOff, i)
+		it, err := deviceIteration(opts, in, out, dstOff, i, &rep.Env.Notes)
 		if err != nil {
 			return nil, fmt.Errorf("iteration %d: %w", i, err)
 		}
@@ -117,16 +117,19 @@ func runDevice(ctx context.Context, opts Options, log *slog.Logger) (*Report, er
 		rep.Iterations = append(rep.Iterations, it)
 	}
 	rep.Summary = Summarize(rep.Iterations)
+	rep.Env.Cgroup.RefreshMemory()
 	return rep, nil
 }
 
-func deviceIteration(opts Options, in, out *os.File, dstOff int64, index int) (Iteration, error) {
-	it := Iteration{Index: index}
+func deviceIteration(opts Options, in, out *os.File, dstOff int64, index int, notes *[]string) (Iteration, error) {
+	// Two regions of one device share no extents: the data always moves.
+	it := Iteration{Index: index, DataPath: DataPathCopied, DataPathCheck: DataCheckDevice}
 	if opts.Cache == CacheCold {
 		if err := evictRange(out, 0, dstOff+opts.FileBytes); err != nil {
 			return it, err
 		}
 	}
+	sourceResidency(&it, in, opts.FileBytes, notes)
 	// sendfile reads at the offset it is given and writes at the output's
 	// file position; readwrite uses both files' positions.
 	if _, err := in.Seek(0, io.SeekStart); err != nil {

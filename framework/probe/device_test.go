@@ -94,6 +94,12 @@ func TestDeviceProbeOnLoop(t *testing.T) {
 			if it.Bytes != opts.FileBytes || it.SHA256 != rep.SourceSHA256 || len(it.Calls) != 5 {
 				t.Errorf("%s: iteration %d: %d bytes in %d calls, sha %s vs %s", m, it.Index, it.Bytes, len(it.Calls), it.SHA256, rep.SourceSHA256)
 			}
+			if it.DataPath != DataPathCopied || it.DataPathCheck != DataCheckDevice {
+				t.Errorf("%s: iteration %d: data path %q by %q, want copied by device", m, it.Index, it.DataPath, it.DataPathCheck)
+			}
+			if f, ok := it.ResidentFraction(); !ok || f > 0.01 {
+				t.Errorf("%s: iteration %d: cold source region resident %v (measured %v; notes %q)", m, it.Index, f, ok, rep.Env.Notes)
+			}
 		}
 		d := rep.Env.Device
 		if d == nil || d.SizeBytes != size || d.BackingFile != img || "/dev/"+d.Name != loop {

@@ -47,8 +47,19 @@ type Cgroup struct {
 	Paths map[string]string `json:"paths"`
 	// Limits maps a limit file name (memory.limit_in_bytes, io.max, ...) to
 	// its trimmed content; multi-line contents are joined with "; ".
+	// Limits are causes: what the cgroup allows.
 	Limits map[string]string `json:"limits"`
+	// Memory holds the memory cgroup's usage and pressure, symptoms of its
+	// limits: keyed by the file name without "memory." and, for keyed
+	// files, ".key" (v1 "failcnt", "usage_in_bytes", "stat.total_dirty";
+	// v2 "current", "events.max", "pressure.some.avg10", "stat.file_dirty").
+	// In a probe Report they are read after the copies, so counters include
+	// what the copies caused.
+	Memory map[string]string `json:"memory,omitempty"`
 }
+
+// CgroupRoot is where the cgroup hierarchy is mounted.
+const CgroupRoot = "/sys/fs/cgroup"
 
 // BlockDevice is the block device behind the mount, when resolvable.
 type BlockDevice struct {
@@ -59,6 +70,9 @@ type BlockDevice struct {
 	Rotational  *bool  `json:"rotational,omitempty"`
 	Scheduler   string `json:"scheduler,omitempty"`
 	BackingFile string `json:"backingFile,omitempty"`
+	// DirectIO says whether a loop device reads and writes its backing file
+	// with O_DIRECT (loop/dio), bypassing the page cache of the file.
+	DirectIO *bool `json:"directIO,omitempty"`
 }
 
 // Sysctls read into the env block.
@@ -74,6 +88,17 @@ var v1LimitFiles = map[string][]string{
 }
 
 var v2LimitFiles = []string{"memory.max", "memory.high", "memory.low", "io.max", "io.weight"}
+
+// Memory cgroup usage and pressure: plain files, and the keys read from
+// keyed files. v1 memory.stat keys are read as total_<key> (this cgroup and
+// its descendants) where the kernel has them.
+var (
+	v1MemoryFiles    = []string{"usage_in_bytes", "max_usage_in_bytes", "failcnt"}
+	v1MemoryStatKeys = []string{"cache", "dirty", "writeback", "pgmajfault"}
+	v2MemoryFiles    = []string{"current"}
+	v2MemoryEvents   = []string{"high", "max", "oom", "oom_kill"}
+	v2MemoryStatKeys = []string{"file", "file_dirty", "file_writeback", "pgmajfault"}
+)
 
 // CollectEnv reads the environment of dir. Missing optional facts are
 // recorded in Notes; only an unreadable dir is an error.
@@ -272,24 +297,32 @@ func FSTypeName(t int64) string {
 func readCgroup(notes *[]string) Cgroup {
 	cg := Cgroup{Paths: map[string]string{}, Limits: map[string]string{}}
 	var st unix.Statfs_t
-	if err := unix.Statfs("/sys/fs/cgroup", &st); err != nil {
-		*notes = append(*notes, fmt.Sprintf("statfs /sys/fs/cgroup: %v", err))
+	if err := unix.Statfs(CgroupRoot, &st); err != nil {
+		*notes = append(*notes, fmt.Sprintf("statfs %s: %v", CgroupRoot, err))
 		return cg
 	}
+	version := "v1"
 	if st.Type == unix.CGROUP2_SUPER_MAGIC {
-		cg.Version = "v2"
-	} else {
-		cg.Version = "v1"
-		if _, err := os.Stat("/sys/fs/cgroup/unified/cgroup.controllers"); err == nil {
-			cg.Version = "hybrid"
-		}
+		version = "v2"
+	} else if _, err := os.Stat(filepath.Join(CgroupRoot, "unified", "cgroup.controllers")); err == nil {
+		version = "hybrid"
 	}
 	b, err := os.ReadFile("/proc/self/cgroup")
 	if err != nil {
+		cg.Version = version
 		*notes = append(*notes, fmt.Sprintf("read /proc/self/cgroup: %v", err))
 		return cg
 	}
-	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+	return readCgroupAt(CgroupRoot, version, string(b))
+}
+
+// readCgroupAt reads the limit and memory files of the cgroups that
+// procSelfCgroup (the content of /proc/PID/cgroup) names, under root laid
+// out as version ("v1" and "hybrid": root/<controller>/<path>; "v2":
+// root/<path>).
+func readCgroupAt(root, version, procSelfCgroup string) Cgroup {
+	cg := Cgroup{Version: version, Paths: map[string]string{}, Limits: map[string]string{}}
+	for _, line := range strings.Split(strings.TrimSpace(procSelfCgroup), "\n") {
 		parts := strings.SplitN(line, ":", 3)
 		if len(parts) != 3 {
 			continue
@@ -298,36 +331,144 @@ func readCgroup(notes *[]string) Cgroup {
 			cg.Paths[ctrl] = parts[2]
 		}
 	}
-	if cg.Version == "v2" {
+	if version == "v2" {
 		for _, f := range v2LimitFiles {
-			if v, ok := readLimit("/sys/fs/cgroup", cg.Paths[""], f); ok {
+			if v, ok := readLimit(root, cg.Paths[""], f); ok {
 				cg.Limits[f] = v
 			}
 		}
-		return cg
-	}
-	for ctrl, files := range v1LimitFiles {
-		for _, f := range files {
-			if v, ok := readLimit("/sys/fs/cgroup/"+ctrl, cg.Paths[ctrl], f); ok {
-				cg.Limits[f] = v
+	} else {
+		for ctrl, files := range v1LimitFiles {
+			for _, f := range files {
+				if v, ok := readLimit(filepath.Join(root, ctrl), cg.Paths[ctrl], f); ok {
+					cg.Limits[f] = v
+				}
 			}
 		}
 	}
+	cg.Memory = readMemory(root, cg.Version, cg.Paths)
 	return cg
 }
 
-// readLimit reads a cgroup file at the process's path under root, falling
-// back to root itself (inside a container the cgroup namespace shows the
-// container's own cgroup at the root of the mount).
-func readLimit(root, path, file string) (string, bool) {
-	for _, p := range []string{filepath.Join(root, path, file), filepath.Join(root, file)} {
-		b, err := os.ReadFile(p)
-		if err == nil {
-			lines := strings.Fields(strings.ReplaceAll(strings.TrimSpace(string(b)), "\n", " ; "))
-			return strings.ReplaceAll(strings.Join(lines, " "), " ; ", "; "), true
+// RefreshMemory reads the memory cgroup's usage and pressure again (after
+// a probe's copies), from the cgroup recorded in Paths.
+func (cg *Cgroup) RefreshMemory() {
+	if cg.Version == "" {
+		return
+	}
+	cg.Memory = readMemory(CgroupRoot, cg.Version, cg.Paths)
+}
+
+// readMemory reads usage and pressure of the memory cgroup at paths; nil
+// when there is none.
+func readMemory(root, version string, paths map[string]string) map[string]string {
+	m := map[string]string{}
+	if version == "v2" {
+		path := paths[""]
+		for _, f := range v2MemoryFiles {
+			if v, ok := readLimit(root, path, "memory."+f); ok {
+				m[f] = v
+			}
+		}
+		if kv, ok := readKeyed(root, path, "memory.events"); ok {
+			for _, k := range v2MemoryEvents {
+				if v, ok := kv[k]; ok {
+					m["events."+k] = v
+				}
+			}
+		}
+		if kv, ok := readKeyed(root, path, "memory.stat"); ok {
+			for _, k := range v2MemoryStatKeys {
+				if v, ok := kv[k]; ok {
+					m["stat."+k] = v
+				}
+			}
+		}
+		for k, v := range readPressure(root, path, "memory.pressure") {
+			m["pressure."+k] = v
+		}
+	} else {
+		mroot, path := filepath.Join(root, "memory"), paths["memory"]
+		for _, f := range v1MemoryFiles {
+			if v, ok := readLimit(mroot, path, "memory."+f); ok {
+				m[f] = v
+			}
+		}
+		if kv, ok := readKeyed(mroot, path, "memory.stat"); ok {
+			for _, k := range v1MemoryStatKeys {
+				if v, ok := kv["total_"+k]; ok {
+					m["stat.total_"+k] = v
+				} else if v, ok := kv[k]; ok {
+					m["stat."+k] = v
+				}
+			}
 		}
 	}
-	return "", false
+	if len(m) == 0 {
+		return nil
+	}
+	return m
+}
+
+// readKeyed reads a flat keyed cgroup file ("key value" per line).
+func readKeyed(root, path, file string) (map[string]string, bool) {
+	b, ok := readCgroupFile(root, path, file)
+	if !ok {
+		return nil, false
+	}
+	kv := map[string]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) == 2 {
+			kv[f[0]] = f[1]
+		}
+	}
+	return kv, true
+}
+
+// readPressure reads a PSI file ("some avg10=0.00 avg60=0.00 avg300=0.00
+// total=0", and "full ...") as some.avg10, some.total, full.avg10.
+func readPressure(root, path, file string) map[string]string {
+	b, ok := readCgroupFile(root, path, file)
+	if !ok {
+		return nil
+	}
+	out := map[string]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 || (f[0] != "some" && f[0] != "full") {
+			continue
+		}
+		for _, kv := range f[1:] {
+			k, v, ok := strings.Cut(kv, "=")
+			if ok && (k == "avg10" || (k == "total" && f[0] == "some")) {
+				out[f[0]+"."+k] = v
+			}
+		}
+	}
+	return out
+}
+
+// readCgroupFile reads a cgroup file at the process's path under root,
+// falling back to root itself (inside a container the cgroup namespace shows
+// the container's own cgroup at the root of the mount).
+func readCgroupFile(root, path, file string) ([]byte, bool) {
+	for _, p := range []string{filepath.Join(root, path, file), filepath.Join(root, file)} {
+		if b, err := os.ReadFile(p); err == nil {
+			return b, true
+		}
+	}
+	return nil, false
+}
+
+// readLimit reads a cgroup file (see readCgroupFile) as one line: lines
+// are joined with "; " and runs of blanks made one.
+func readLimit(root, path, file string) (string, bool) {
+	b, ok := readCgroupFile(root, path, file)
+	if !ok {
+		return "", false
+	}
+	lines := strings.Fields(strings.ReplaceAll(strings.TrimSpace(string(b)), "\n", " ; "))
+	return strings.ReplaceAll(strings.Join(lines, " "), " ; ", "; "), true
 }
 
 // blockDevice resolves major:minor to a block device and its queue settings.
@@ -355,6 +496,12 @@ func blockDevice(majmin string) (*BlockDevice, error) {
 	}
 	if b, err := os.ReadFile(filepath.Join(target, "loop", "backing_file")); err == nil {
 		dev.BackingFile = strings.TrimSpace(string(b))
+		// A loop device without direct I/O reads its image through the
+		// page cache of the host holding the file: "cold" is then warm.
+		if b, err := os.ReadFile(filepath.Join(target, "loop", "dio")); err == nil {
+			dio := strings.TrimSpace(string(b)) == "1"
+			dev.DirectIO = &dio
+		}
 	}
 	return dev, nil
 }

@@ -162,14 +162,15 @@ func Run(ctx context.Context, opts Options, log *slog.Logger) (rep *Report, err 
 			return nil, fmt.Errorf("probe interrupted before iteration %d: %w", i, err)
 		}
 		dst := filepath.Join(work, fmt.Sprintf("copy-%d", i))
-		it, err := runIteration(ctx, opts, src, dst, i)
+		it, err := runIteration(ctx, opts, src, dst, i, &rep.Env.Notes)
 		if err != nil {
 			return nil, fmt.Errorf("iteration %d: %w", i, err)
 		}
 		if it.SHA256 != rep.SourceSHA256 {
 			return nil, fmt.Errorf("iteration %d: %w: %s has sha256 %s, source %s", i, ErrChecksumMismatch, dst, it.SHA256, rep.SourceSHA256)
 		}
-		log.Debug("iteration done", "index", i, "calls", len(it.Calls), "bytesPerSecond", it.BytesPerSecond)
+		log.Debug("iteration done", "index", i, "calls", len(it.Calls), "bytesPerSecond", it.BytesPerSecond,
+			"dataPath", it.DataPath, "sharedBytes", it.SharedBytes, "sourceResidentBytes", it.SourceResidentBytes)
 		rep.Iterations = append(rep.Iterations, it)
 		if !opts.Keep {
 			if err := os.Remove(dst); err != nil {
@@ -178,6 +179,7 @@ func Run(ctx context.Context, opts Options, log *slog.Logger) (rep *Report, err 
 		}
 	}
 	rep.Summary = Summarize(rep.Iterations)
+	rep.Env.Cgroup.RefreshMemory()
 	return rep, nil
 }
 
@@ -243,12 +245,19 @@ func evict(path string) error {
 	return evictRange(f, 0, 0)
 }
 
-func runIteration(ctx context.Context, opts Options, src, dst string, index int) (Iteration, error) {
+// runIteration copies src to dst once. Before the first call it records how
+// much of the source is cached; after the copy, whether data moved. Neither
+// check is inside the timed region.
+func runIteration(ctx context.Context, opts Options, src, dst string, index int, notes *[]string) (Iteration, error) {
 	it := Iteration{Index: index, Destination: dst}
 	if opts.Cache == CacheCold {
 		if err := evict(src); err != nil {
 			return it, err
 		}
+	}
+	if f, err := os.Open(src); err == nil {
+		sourceResidency(&it, f, opts.FileBytes, notes)
+		f.Close()
 	}
 	var (
 		calls []Call
@@ -269,6 +278,7 @@ func runIteration(ctx context.Context, opts Options, src, dst string, index int)
 		return it, err
 	}
 	it.SHA256 = sum
+	checkDataPath(src, dst).apply(&it)
 	if opts.Cache == CacheCold {
 		if err := evict(dst); err != nil {
 			return it, err

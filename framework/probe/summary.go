@@ -30,6 +30,8 @@ func Summarize(its []Iteration) Summary {
 		totalNs += it.Ns
 		s.IterationBytesPerSecond = append(s.IterationBytesPerSecond, it.BytesPerSecond)
 	}
+	dp := summarizeDataPath(its)
+	s.DataPath, s.DataPathCheck, s.DataPathNote = dp.path, dp.check, dp.note
 	s.Calls = len(ns)
 	if len(ns) == 0 {
 		return s

@@ -86,6 +86,23 @@ type Iteration struct {
 	BytesPerSecond float64 `json:"bytesPerSecond"`
 	SHA256         string  `json:"sha256"`
 	Destination    string  `json:"destination"`
+	// SourceResidentBytes is how much of the source was in page cache just
+	// before the first call (mincore), after any cold-cache eviction; nil
+	// when not measured. "cold" with the source resident means the
+	// eviction did not work.
+	SourceResidentBytes *int64 `json:"sourceResidentBytes,omitempty"`
+	// DataPath says whether the copy moved data or shared extents with the
+	// source, as DataPathCheck ("fiemap", "blocks", "device") found; the note
+	// says why when the check was weak or the answer is unknown.
+	DataPath      DataPath `json:"dataPath,omitempty"`
+	DataPathCheck string   `json:"dataPathCheck,omitempty"`
+	DataPathNote  string   `json:"dataPathNote,omitempty"`
+	// SharedBytes and SourceSharedBytes are the bytes of the destination and
+	// of the source in extents FIEMAP flags shared, after the copy.
+	SharedBytes       int64 `json:"sharedBytes,omitempty"`
+	SourceSharedBytes int64 `json:"sourceSharedBytes,omitempty"`
+	// AllocatedBytes is the destination's allocated blocks (st_blocks x 512).
+	AllocatedBytes int64 `json:"allocatedBytes,omitempty"`
 }
 
 // Summary aggregates every call of every iteration.
@@ -101,6 +118,13 @@ type Summary struct {
 	// IterationBytesPerSecond holds each iteration's throughput, in order, for
 	// statistical comparison of runs.
 	IterationBytesPerSecond []float64 `json:"iterationBytesPerSecond"`
+	// DataPath is the verdict over the iterations: "shared-extents" when any
+	// copy shared extents (reflink: no data read or written, the latencies
+	// measure no data path), "copied" when every checked copy moved data,
+	// "unknown" otherwise, with how it was checked and why.
+	DataPath      DataPath `json:"dataPath,omitempty"`
+	DataPathCheck string   `json:"dataPathCheck,omitempty"`
+	DataPathNote  string   `json:"dataPathNote,omitempty"`
 }
 
 // Report is the JSON document the probe prints.

@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -49,15 +50,12 @@ func Diagnose(from, to string, a, b probe.Env) []Change {
 	}
 	sort.Strings(ks)
 	for _, k := range ks {
-		meaning := "a cgroup limit of the workload changed"
-		if strings.Contains(k, "blkio") || strings.HasPrefix(k, "io.") {
-			meaning = "the restarted container's cgroup has a different io limit: reads and writes are throttled"
-		} else if strings.HasPrefix(k, "memory.") {
-			meaning = "the restarted container's memory limit changed: page cache and writeback behave differently"
-		}
-		add("cgroup.limits."+k, a.Cgroup.Limits[k], b.Cgroup.Limits[k], meaning)
+		add("cgroup.limits."+k, a.Cgroup.Limits[k], b.Cgroup.Limits[k], limitMeaning(k))
 	}
 	add("cgroup.version", a.Cgroup.Version, b.Cgroup.Version, "cgroup version changed")
+	for _, c := range memorySymptoms(a.Cgroup.Memory, b.Cgroup.Memory) {
+		add("cgroup.memory."+c.key, c.before, c.after, c.meaning)
+	}
 	var sk []string
 	for k := range a.Sysctls {
 		sk = append(sk, k)
@@ -85,13 +83,34 @@ func Diagnose(from, to string, a, b probe.Env) []Change {
 			add("device.majorMinor", a.Device.MajorMinor, b.Device.MajorMinor, "the volume's block device has another number")
 		}
 		add("device.backingFile", a.Device.BackingFile, b.Device.BackingFile, "the loop device is backed by another file: not the disk written before")
+		add("device.directIO", boolFact(a.Device.DirectIO), boolFact(b.Device.DirectIO), "the loop device reads its image file with direct I/O in one phase and through the host's page cache in the other: cold reads reach the disk only with direct I/O")
 	}
 	if an == bn {
 		add("device.readAheadKB", ar, br, "readahead of the backing device changed: sequential reads issue smaller requests")
 	}
 	add("kernelRelease", a.KernelRelease, b.KernelRelease, "the node runs another kernel")
 	add("bootID", a.BootID, b.BootID, "the kernel rebooted (a kind node restart keeps the host's boot_id)")
-	// Most explanatory first: device/mount, cgroup io, then the rest.
+	sortChanges(out)
+	return out
+}
+
+// boolFact renders an optional fact: on, off or "" when not known.
+func boolFact(b *bool) string {
+	switch {
+	case b == nil:
+		return ""
+	case *b:
+		return "on"
+	}
+	return "off"
+}
+
+// sortChanges puts the changes that explain a slowdown (causes) before the
+// ones that show it (symptoms): the volume's device and filesystem, cgroup
+// io limits, then mount options and memory cgroup limits, then readahead,
+// sysctls and the kernel; after them what the copies showed (data path,
+// cached source, memory pressure), and the boot last.
+func sortChanges(out []Change) {
 	rank := func(c Change) int {
 		switch {
 		case strings.HasPrefix(c.Field, "mount.majorMinor"), strings.HasPrefix(c.Field, "mount.fsType"), c.Field == "statfsType",
@@ -99,6 +118,12 @@ func Diagnose(from, to string, a, b probe.Env) []Change {
 			return 0
 		case strings.Contains(c.Field, "blkio"), strings.HasPrefix(c.Field, "cgroup.limits.io."):
 			return 1
+		case c.Field == fieldDataPath:
+			return 6
+		case c.Field == fieldSourceResident:
+			return 7
+		case strings.HasPrefix(c.Field, "cgroup.memory."):
+			return 8
 		case strings.HasPrefix(c.Field, "mount."), strings.HasPrefix(c.Field, "cgroup."):
 			return 2
 		case c.Field == "bootID":
@@ -107,10 +132,132 @@ func Diagnose(from, to string, a, b probe.Env) []Change {
 		return 5
 	}
 	sort.SliceStable(out, func(i, j int) bool { return rank(out[i]) < rank(out[j]) })
+}
+
+// Fields of the changes DiagnoseProbes finds beyond the env.
+const (
+	fieldDataPath       = "copy.dataPath"
+	fieldSourceResident = "cache.sourceResident"
+)
+
+// limitMeaning says what a changed cgroup limit file does to a copy.
+func limitMeaning(file string) string {
+	switch {
+	case strings.Contains(file, "blkio"), strings.HasPrefix(file, "io."):
+		return "the restarted container's cgroup has a different io limit: reads and writes are throttled"
+	case file == "memory.high":
+		return "memory cgroup limit memory.high changed: above it the kernel throttles the workload and reclaims its memory, page cache included"
+	case file == "memory.max", file == "memory.limit_in_bytes", file == "memory.memsw.limit_in_bytes":
+		return fmt.Sprintf("memory cgroup limit %s changed: page cache and writeback of the copy are bounded differently", file)
+	case strings.HasPrefix(file, "memory."):
+		return fmt.Sprintf("memory cgroup protection %s changed: reclaim takes the workload's page cache in another order", file)
+	}
+	return "a cgroup limit of the workload changed"
+}
+
+// memorySymptom is a memory cgroup counter or pressure figure that grew
+// markedly from one phase to the next.
+type memorySymptom struct {
+	key, before, after, meaning string
+}
+
+// psiThreshold is the share of wall time (percent, PSI avg10) with some
+// task of the memory cgroup stalled on memory above which pressure is a
+// symptom worth naming.
+const psiThreshold = 5.0
+
+// memorySymptoms lists the usage and pressure facts that grew markedly
+// (a counter from 0, or to at least twice; PSI above psiThreshold), not
+// every usage number that moved: they are symptoms of a memory limit.
+func memorySymptoms(a, b map[string]string) []memorySymptom {
+	counters := []struct{ key, meaning string }{
+		{"failcnt", "the memory cgroup hit memory.limit_in_bytes: its page cache was reclaimed under the copy (a symptom of the memory cgroup limit)"},
+		{"events.max", "the memory cgroup hit memory.max: its page cache was reclaimed under the copy (a symptom of the memory cgroup limit)"},
+		{"events.high", "the memory cgroup went over memory.high: the kernel throttled it and reclaimed its page cache (a symptom of the memory cgroup limit)"},
+		{"events.oom", "the memory cgroup ran out of memory"},
+		{"events.oom_kill", "a process of the memory cgroup was OOM-killed"},
+	}
+	var out []memorySymptom
+	for _, c := range counters {
+		bv, bok := parseCount(b[c.key])
+		av, _ := parseCount(a[c.key])
+		if bok && bv > av && (av == 0 || bv >= 2*av) {
+			out = append(out, memorySymptom{c.key, a[c.key], b[c.key], c.meaning})
+		}
+	}
+	for _, k := range []string{"pressure.some.avg10", "pressure.full.avg10"} {
+		bv, err := strconv.ParseFloat(b[k], 64)
+		if err != nil || bv < psiThreshold {
+			continue
+		}
+		if av, err := strconv.ParseFloat(a[k], 64); err == nil && bv < 2*av {
+			continue
+		}
+		who := "some task"
+		if strings.Contains(k, "full") {
+			who = "every task"
+		}
+		out = append(out, memorySymptom{k, a[k], b[k],
+			fmt.Sprintf("%s of the memory cgroup stalled on memory %s%% of the last 10s (PSI): reclaim or refaults under the copy", who, b[k])})
+	}
 	return out
 }
 
-// DiagnoseResult compares every phase's env with the baseline's.
+func parseCount(s string) (int64, bool) {
+	v, err := strconv.ParseInt(s, 10, 64)
+	return v, err == nil
+}
+
+// DiagnoseProbes lists what changed from phase a's probe report to phase
+// b's: the env (Diagnose), and what the copies themselves showed: whether
+// they moved data or shared extents, and how much of the source was in page
+// cache before the first call. Causes first, symptoms after.
+func DiagnoseProbes(from, to string, a, b *probe.Report) []Change {
+	out := Diagnose(from, to, a.Env, b.Env)
+	add := func(field, before, after, meaning string) {
+		out = append(out, Change{From: from, To: to, Field: field, Before: before, After: after, Meaning: meaning})
+	}
+	ap, bp := a.Summary.DataPath, b.Summary.DataPath
+	if ap == "" {
+		ap = probe.Summarize(a.Iterations).DataPath
+	}
+	if bp == "" {
+		bp = probe.Summarize(b.Iterations).DataPath
+	}
+	if ap != "" && bp != "" && ap != bp {
+		var meaning string
+		switch {
+		case bp == probe.DataPathSharedExtents:
+			meaning = fmt.Sprintf("%s shared extents (reflink) in %s: no data was read or written, its latency cannot be compared with %s's", b.Method, to, from)
+		case ap == probe.DataPathSharedExtents:
+			meaning = fmt.Sprintf("%s shared extents (reflink) in %s: its latency was never a data path, so %s's cannot be compared with it", a.Method, from, to)
+		default:
+			meaning = "whether the copy moved data is not known the same way in both phases"
+		}
+		add(fieldDataPath, string(ap), string(bp), meaning)
+	}
+	alo, ahi, aok := a.SourceResidency()
+	blo, bhi, bok := b.SourceResidency()
+	if aok && bok && math.Abs((blo+bhi)-(alo+ahi))/2 >= residencyShift {
+		meaning := fmt.Sprintf("less of the source was in page cache before the first call in %s: its reads went to the device (a cold cache after boot)", to)
+		if blo+bhi > alo+ahi {
+			meaning = fmt.Sprintf("more of the source was in page cache before the first call in %s: its reads came from memory, not the device", to)
+			if b.Cache == probe.CacheCold {
+				meaning += " (cache cold: the eviction did not work)"
+			}
+		}
+		add(fieldSourceResident, probe.FormatResidency(alo, ahi), probe.FormatResidency(blo, bhi), meaning)
+	}
+	sortChanges(out)
+	return out
+}
+
+// residencyShift is the change in the share of the source cached before the
+// first call (0..1, the midpoint of a phase's range over its copies) that
+// DiagnoseProbes names.
+const residencyShift = 0.25
+
+// DiagnoseResult compares every phase's probe report with the baseline's.
 func DiagnoseResult(r *Result) []Change {
 	if len(r.Phases) == 0 || r.Phases[0].Probe == nil {
 		return nil
@@ -121,7 +268,7 @@ func DiagnoseResult(r *Result) []Change {
 		if p.Probe == nil {
 			continue
 		}
-		out = append(out, Diagnose(base.Name, p.Name, base.Probe.Env, p.Probe.Env)...)
+		out = append(out, DiagnoseProbes(base.Name, p.Name, base.Probe, p.Probe)...)
 	}
 	return out
 }

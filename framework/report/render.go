@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pvreboot/pvreboot/framework/budget"
+	"github.com/pvreboot/pvreboot/framework/probe"
 )
 
 // Formats Render knows.
@@ -33,14 +34,14 @@ func Render(w io.Writer, r *Result, format string) error {
 }
 
 type row struct {
-	phase, calls, p50, p99, max, mbps, volume, pod string
+	phase, calls, p50, p99, max, mbps, data, resident, volume, pod string
 }
 
 func rows(r *Result) []row {
 	var out []row
 	for _, p := range r.Phases {
 		if p.Probe == nil {
-			out = append(out, row{phase: p.Name, calls: "-", p50: "-", p99: "-", max: "-", mbps: "-", volume: "-", pod: podLabel(p)})
+			out = append(out, row{phase: p.Name, calls: "-", p50: "-", p99: "-", max: "-", mbps: "-", data: "-", resident: "-", volume: "-", pod: podLabel(p)})
 			continue
 		}
 		s := p.Probe.Summary
@@ -52,10 +53,74 @@ func rows(r *Result) []row {
 		out = append(out, row{
 			phase: p.Name, calls: fmt.Sprint(s.Calls),
 			p50: budget.FormatNs(float64(s.P50Ns)), p99: budget.FormatNs(float64(s.P99Ns)), max: budget.FormatNs(float64(s.MaxNs)),
-			mbps:   fmt.Sprintf("%.1f", s.BytesPerSecond/1e6),
-			volume: volume,
-			pod:    podLabel(p),
+			mbps:     fmt.Sprintf("%.1f", s.BytesPerSecond/1e6),
+			data:     dataPathLabel(p.Probe),
+			resident: residentLabel(p.Probe),
+			volume:   volume,
+			pod:      podLabel(p),
 		})
+	}
+	return out
+}
+
+// dataPath is a report's data path verdict, from its summary or (a report
+// summarised before it had one) its iterations; "" when not checked.
+func dataPath(rep *probe.Report) (probe.DataPath, string) {
+	if s := rep.Summary; s.DataPath != "" {
+		return s.DataPath, s.DataPathNote
+	}
+	s := probe.Summarize(rep.Iterations)
+	return s.DataPath, s.DataPathNote
+}
+
+func dataPathLabel(rep *probe.Report) string {
+	if d, _ := dataPath(rep); d != "" {
+		return string(d)
+	}
+	return "-"
+}
+
+// residentLabel is the share of the source in page cache before the first
+// call, over the phase's copies: "0%", "0-100%", "-" when not measured.
+func residentLabel(rep *probe.Report) string {
+	if lo, hi, ok := rep.SourceResidency(); ok {
+		return probe.FormatResidency(lo, hi)
+	}
+	return "-"
+}
+
+func anyResident(rs []row) bool {
+	for _, x := range rs {
+		if x.resident != "-" {
+			return true
+		}
+	}
+	return false
+}
+
+// coldResident is the share of a cold source in page cache from which the
+// eviction is said not to have worked.
+const coldResident = 0.5
+
+// warnings are what makes a phase's numbers mean less than they seem: a
+// copy that moved no data, a cold cache that was not cold.
+func warnings(r *Result) []string {
+	var out []string
+	for _, p := range r.Phases {
+		if p.Probe == nil {
+			continue
+		}
+		switch d, note := dataPath(p.Probe); d {
+		case probe.DataPathSharedExtents:
+			out = append(out, fmt.Sprintf("%s: %s shared extents (reflink): no data was read or written; latency budgets on this phase cannot see the data path",
+				p.Name, p.Probe.Method))
+		case probe.DataPathUnknown:
+			out = append(out, fmt.Sprintf("%s: not known whether the copies moved data: %s", p.Name, note))
+		}
+		if lo, hi, ok := p.Probe.SourceResidency(); ok && p.Probe.Cache == probe.CacheCold && hi >= coldResident {
+			out = append(out, fmt.Sprintf("%s: cache cold, yet %s of the source was in page cache before the first call: the eviction did not work, the copies read from memory",
+				p.Name, probe.FormatResidency(lo, hi)))
+		}
 	}
 	return out
 }
@@ -134,6 +199,9 @@ func Text(w io.Writer, r *Result) error {
 	for _, e := range r.Errors {
 		fmt.Fprintf(w, "error: %s\n", e)
 	}
+	for _, x := range warnings(r) {
+		fmt.Fprintf(w, "WARNING: %s\n", x)
+	}
 	if !r.Verdict.Pass && len(r.Diagnosis) > 0 {
 		fmt.Fprintln(w, "\nDiagnosis (what changed):")
 		for _, c := range r.Diagnosis {
@@ -142,12 +210,16 @@ func Text(w io.Writer, r *Result) error {
 	}
 	fmt.Fprintln(w, "\nPer-call copy latency:")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "  PHASE\tCALLS\tP50\tP99\tMAX\tMB/s\tVOLUME\tPOD")
-	for _, x := range rows(r) {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", x.phase, x.calls, x.p50, x.p99, x.max, x.mbps, x.volume, x.pod)
+	fmt.Fprintln(tw, "  PHASE\tCALLS\tP50\tP99\tMAX\tMB/s\tDATA PATH\tCACHED\tVOLUME\tPOD")
+	rs := rows(r)
+	for _, x := range rs {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", x.phase, x.calls, x.p50, x.p99, x.max, x.mbps, x.data, x.resident, x.volume, x.pod)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if anyResident(rs) {
+		fmt.Fprintln(w, "  CACHED: share of the source in page cache before each copy's first call (mincore)")
 	}
 	if len(r.Verdict.Results) > 0 {
 		fmt.Fprintln(w, "\nBudgets:")
@@ -212,6 +284,9 @@ func Markdown(w io.Writer, r *Result) error {
 	for _, e := range r.Errors {
 		fmt.Fprintf(w, "> **error:** %s\n\n", e)
 	}
+	for _, x := range warnings(r) {
+		fmt.Fprintf(w, "> ⚠️ **warning:** %s\n\n", mdCell(x))
+	}
 	if !r.Verdict.Pass && len(r.Diagnosis) > 0 {
 		fmt.Fprintln(w, "### Diagnosis")
 		fmt.Fprintln(w)
@@ -224,12 +299,17 @@ func Markdown(w io.Writer, r *Result) error {
 	}
 	fmt.Fprintln(w, "### Per-call copy latency")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| phase | calls | p50 | p99 | max | MB/s | volume | pod |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---|---|")
-	for _, x := range rows(r) {
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", x.phase, x.calls, x.p50, x.p99, x.max, x.mbps, x.volume, x.pod)
+	fmt.Fprintln(w, "| phase | calls | p50 | p99 | max | MB/s | data path | cached | volume | pod |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---|---:|---|---|")
+	rs := rows(r)
+	for _, x := range rs {
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", x.phase, x.calls, x.p50, x.p99, x.max, x.mbps, x.data, x.resident, x.volume, x.pod)
 	}
 	fmt.Fprintln(w)
+	if anyResident(rs) {
+		fmt.Fprintln(w, "*cached*: share of the source in page cache before each copy's first call (mincore).")
+		fmt.Fprintln(w)
+	}
 	if len(r.Verdict.Results) > 0 {
 		fmt.Fprintln(w, "### Budgets")
 		fmt.Fprintln(w)
@@ -300,6 +380,9 @@ type junitFailure struct {
 func JUnit(w io.Writer, r *Result) error {
 	s := junitSuite{Name: "pvreboot " + r.Scenario, Time: fmt.Sprintf("%.3f", r.FinishedAt.Sub(r.StartedAt).Seconds()),
 		Properties: []junitProperty{{"node", r.Node.Name}, {"cluster", r.Cluster.Name}}}
+	for _, x := range warnings(r) {
+		s.Properties = append(s.Properties, junitProperty{"warning", x})
+	}
 	var diag []string
 	for _, c := range r.Diagnosis {
 		diag = append(diag, c.String())

@@ -30,41 +30,101 @@ func env(majmin, fs, blkio string) probe.Env {
 	return e
 }
 
+// copiesPerPhase is how many copies (probe iterations) a fixture phase
+// splits its calls into.
+const copiesPerPhase = 5
+
+// phase is a measured phase whose calls are split evenly into copies, each
+// of which moved its data (checked by FIEMAP) from a cold source.
 func phase(name string, callMs []float64, e probe.Env, uid string, restarts int32) PhaseResult {
-	var calls []probe.Call
-	var total int64
-	for _, ms := range callMs {
-		ns := int64(ms * 1e6)
-		calls = append(calls, probe.Call{Bytes: 16 << 20, Ns: ns})
-		total += ns
+	per := len(callMs) / copiesPerPhase
+	var its []probe.Iteration
+	for i := 0; i < copiesPerPhase; i++ {
+		var calls []probe.Call
+		var total int64
+		for _, ms := range callMs[i*per : (i+1)*per] {
+			ns := int64(ms * 1e6)
+			calls = append(calls, probe.Call{Bytes: 16 << 20, Ns: ns})
+			total += ns
+		}
+		n := int64(len(calls)) * 16 << 20
+		resident := int64(0)
+		its = append(its, probe.Iteration{Index: i, Calls: calls, Bytes: n, Ns: total, BytesPerSecond: float64(n) / (float64(total) / 1e9),
+			SourceResidentBytes: &resident, DataPath: probe.DataPathCopied, DataPathCheck: probe.DataCheckFiemap, AllocatedBytes: n})
 	}
-	it := probe.Iteration{Calls: calls, Bytes: int64(len(calls)) * 16 << 20, Ns: total, BytesPerSecond: float64(int64(len(calls))*16<<20) / (float64(total) / 1e9)}
 	rep := &probe.Report{Schema: probe.Schema, Method: probe.MethodSendfile, Cache: probe.CacheCold, ChunkBytes: 16 << 20,
-		FileBytes: it.Bytes, Dir: "/data", Iterations: []probe.Iteration{it}, Env: e}
+		FileBytes: its[0].Bytes, Dir: "/data", Iterations: its, Env: e}
 	rep.Summary = probe.Summarize(rep.Iterations)
 	return PhaseResult{Name: name, Pod: PodFacts{Name: "pvreboot-workload", UID: uid, RestartCount: restarts}, Probe: rep,
 		Data: &DataCheck{Path: "/data/pvreboot-canary", Want: "abc", Got: "abc", OK: true}}
 }
 
-func fixture(regressed bool) *Result {
+// reflinked turns a phase into copy_file_range on xfs that shared every
+// extent with the source, its source resident as given before each copy.
+func reflinked(p PhaseResult, resident float64) PhaseResult {
+	rep := p.Probe
+	rep.Method = probe.MethodCopyFileRange
+	for i := range rep.Iterations {
+		it := &rep.Iterations[i]
+		res := int64(resident * float64(it.Bytes))
+		it.SourceResidentBytes = &res
+		it.DataPath, it.SharedBytes, it.SourceSharedBytes = probe.DataPathSharedExtents, it.Bytes, it.Bytes
+	}
+	rep.Summary = probe.Summarize(rep.Iterations)
+	return p
+}
+
+// Fixtures of the golden files.
+const (
+	fixtureHealthy   = "healthy"
+	fixtureRegressed = "regressed"
+	// fixtureReflink: copy_file_range on xfs shares extents in every phase,
+	// so a 20 MB/s read throttle and a memory limit after the reboot do not
+	// slow it, and the budgets pass blind.
+	fixtureReflink = "reflink"
+)
+
+func fixture(kind string) *Result {
 	t0 := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 	at := func(s float64) *time.Time { t := t0.Add(time.Duration(s * float64(time.Second))); return &t }
 	base := []float64{12, 14, 15, 16, 13, 15, 14, 18, 15, 16, 14, 13, 15, 17, 16, 14, 15, 13, 16, 15}
 	after := base
 	afterEnv := env("7:0", "ext4", "")
-	if regressed {
+	if kind == fixtureRegressed {
 		after = []float64{700, 720, 760, 710, 740, 730, 705, 780, 715, 725, 735, 745, 700, 755, 765, 710, 720, 730, 740, 750}
 		afterEnv = env("7:0", "ext4", "7:0 20971520")
 	}
+	phases := []PhaseResult{
+		phase("baseline", base, env("7:0", "ext4", ""), "11111111-aaaa", 0),
+		phase("after-reboot", after, afterEnv, "11111111-aaaa", 1),
+		phase("after-recreate", base, env("7:0", "ext4", ""), "22222222-bbbb", 0),
+	}
+	scenario := "sendfile-after-reboot"
+	if kind == fixtureReflink {
+		scenario = "copy-file-range-after-reboot"
+		clone := make([]float64, len(base))
+		for i, ms := range base {
+			clone[i] = ms / 1000 // 12-18 µs per 16 MiB call
+		}
+		xfs := func(blkio string) probe.Env {
+			e := env("7:0", "xfs", blkio)
+			e.Cgroup.Memory = map[string]string{"usage_in_bytes": "41943040", "failcnt": "0", "stat.total_cache": "33554432"}
+			return e
+		}
+		throttled := xfs("7:0 20971520")
+		throttled.Cgroup.Limits["memory.limit_in_bytes"] = "268435456"
+		throttled.Cgroup.Memory = map[string]string{"usage_in_bytes": "268369920", "failcnt": "31", "stat.total_cache": "260046848"}
+		phases = []PhaseResult{
+			reflinked(phase("baseline", clone, xfs(""), "11111111-aaaa", 0), 0),
+			reflinked(phase("after-reboot", clone, throttled, "11111111-aaaa", 1), 1),
+			reflinked(phase("after-recreate", clone, xfs(""), "22222222-bbbb", 0), 0),
+		}
+	}
 	r := &Result{
-		Schema: Schema, Scenario: "sendfile-after-reboot", StartedAt: t0, FinishedAt: t0.Add(95 * time.Second),
+		Schema: Schema, Scenario: scenario, StartedAt: t0, FinishedAt: t0.Add(95 * time.Second),
 		Cluster: ClusterFacts{Name: "pvreboot", Provider: "kind", KubernetesVersion: "v1.37.2"},
 		Node:    NodeFacts{Name: "pvreboot-worker", InternalIP: "172.30.0.4"},
-		Phases: []PhaseResult{
-			phase("baseline", base, env("7:0", "ext4", ""), "11111111-aaaa", 0),
-			phase("after-reboot", after, afterEnv, "11111111-aaaa", 1),
-			phase("after-recreate", base, env("7:0", "ext4", ""), "22222222-bbbb", 0),
-		},
+		Phases:  phases,
 		Reboots: []Reboot{{Method: "kind-restart", Node: "pvreboot-worker", Issued: t0.Add(30 * time.Second), Returned: *at(42.5),
 			KubeletBack: at(45), NodeReady: at(46), PodReady: at(51), SamePod: true, RestartsBefore: 0, RestartsAfter: 1,
 			BootIDBefore: "b00t", BootIDAfter: "b00t", Notes: []string{"node never turned NotReady (down less than the node monitor grace period)"}}},
@@ -81,13 +141,13 @@ func fixture(regressed bool) *Result {
 
 func TestGolden(t *testing.T) {
 	t.Parallel()
-	for _, regressed := range []bool{false, true} {
-		name := "healthy"
-		if regressed {
-			name = "regressed"
-		}
-		r := fixture(regressed)
-		if r.Verdict.Pass == regressed {
+	for _, fx := range []struct {
+		name     string
+		wantPass bool
+	}{{fixtureHealthy, true}, {fixtureRegressed, false}, {fixtureReflink, true}} {
+		name := fx.name
+		r := fixture(name)
+		if r.Verdict.Pass != fx.wantPass {
 			t.Fatalf("%s fixture verdict pass=%v", name, r.Verdict.Pass)
 		}
 		for _, f := range Formats {
@@ -147,7 +207,7 @@ func TestDiagnoseOrdersExplanationsFirst(t *testing.T) {
 func TestReadFileAcceptsProbeAndResult(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	r := fixture(true)
+	r := fixture(fixtureRegressed)
 	b, _ := json.Marshal(r)
 	rp := filepath.Join(dir, "result.json")
 	os.WriteFile(rp, b, 0o644)
@@ -187,5 +247,128 @@ func TestDiagnoseRawBlockVolume(t *testing.T) {
 	}
 	if got := strings.Join(fields, " "); got != "device.majorMinor device.backingFile device.name" {
 		t.Errorf("fields = %q", got)
+	}
+}
+
+func fieldsOf(cs []Change) string {
+	var fields []string
+	for _, c := range cs {
+		fields = append(fields, c.Field)
+	}
+	return strings.Join(fields, " ")
+}
+
+// Memory cgroup limits are causes and say so; usage and pressure are
+// symptoms, named only when they grow markedly, and ranked after causes.
+func TestDiagnoseMemoryCgroup(t *testing.T) {
+	t.Parallel()
+	v2 := func(limits, memory map[string]string) probe.Env {
+		e := env("7:0", "ext4", "")
+		e.Cgroup = probe.Cgroup{Version: "v2", Paths: map[string]string{"": "/kubepods/pod1"}, Limits: limits, Memory: memory}
+		return e
+	}
+	v1 := func(limit string, memory map[string]string) probe.Env {
+		e := env("7:0", "ext4", "")
+		e.Cgroup.Limits["memory.limit_in_bytes"] = limit
+		e.Cgroup.Memory = memory
+		return e
+	}
+	unlimited := "9223372036854771712"
+	for _, tt := range []struct {
+		name   string
+		a, b   probe.Env
+		fields string // the fields Diagnose lists, in order
+		mean   string // the first change's meaning contains it
+	}{
+		{name: "v1 limit", a: v1(unlimited, nil), b: v1("268435456", nil),
+			fields: "cgroup.limits.memory.limit_in_bytes", mean: "memory cgroup limit memory.limit_in_bytes changed"},
+		{name: "v2 max and high", a: v2(map[string]string{"memory.max": "max", "memory.high": "max"}, nil),
+			b:      v2(map[string]string{"memory.max": "268435456", "memory.high": "201326592"}, nil),
+			fields: "cgroup.limits.memory.high cgroup.limits.memory.max", mean: "memory cgroup limit memory.high changed"},
+		{name: "v1 failcnt from 0 after the limit", a: v1(unlimited, map[string]string{"failcnt": "0", "usage_in_bytes": "1000"}),
+			b:      v1("268435456", map[string]string{"failcnt": "31", "usage_in_bytes": "268000000"}),
+			fields: "cgroup.limits.memory.limit_in_bytes cgroup.memory.failcnt", mean: "memory cgroup limit"},
+		{name: "usage alone is no symptom", a: v1(unlimited, map[string]string{"failcnt": "4", "usage_in_bytes": "1000", "stat.total_dirty": "0"}),
+			b: v1(unlimited, map[string]string{"failcnt": "5", "usage_in_bytes": "268000000", "stat.total_dirty": "9000000"})},
+		{name: "v2 events and pressure", a: v2(nil, map[string]string{"events.max": "0", "events.oom": "0", "pressure.some.avg10": "0.40", "pressure.full.avg10": "3.00"}),
+			b:      v2(nil, map[string]string{"events.max": "12", "events.oom": "1", "pressure.some.avg10": "23.50", "pressure.full.avg10": "4.90"}),
+			fields: "cgroup.memory.events.max cgroup.memory.events.oom cgroup.memory.pressure.some.avg10", mean: "hit memory.max"},
+		{name: "pressure that was already there", a: v2(nil, map[string]string{"pressure.some.avg10": "20.00"}),
+			b: v2(nil, map[string]string{"pressure.some.avg10": "30.00"})},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cs := Diagnose("baseline", "after-reboot", tt.a, tt.b)
+			if got := fieldsOf(cs); got != tt.fields {
+				t.Fatalf("fields = %q, want %q\n%v", got, tt.fields, cs)
+			}
+			if len(cs) > 0 && !strings.Contains(cs[0].Meaning, tt.mean) {
+				t.Errorf("meaning %q lacks %q", cs[0].Meaning, tt.mean)
+			}
+		})
+	}
+}
+
+// What the copies showed (data path, cached source, memory pressure) comes
+// after every cause, readahead included, and before the boot.
+func TestDiagnoseProbesRanksSymptomsAfterCauses(t *testing.T) {
+	t.Parallel()
+	a := fixture(fixtureHealthy).Phases[0].Probe
+	b := reflinked(fixture(fixtureHealthy).Phases[1], 1).Probe
+	b.Env = env("7:0", "ext4", "7:0 20971520")
+	b.Env.Device = &probe.BlockDevice{Name: "loop0", MajorMinor: "7:0", ReadAheadKB: 4}
+	a.Env.Device = &probe.BlockDevice{Name: "loop0", MajorMinor: "7:0", ReadAheadKB: 128}
+	a.Env.Cgroup.Memory = map[string]string{"failcnt": "0"}
+	b.Env.Cgroup.Memory = map[string]string{"failcnt": "3"}
+	b.Env.BootID = "other"
+	cs := DiagnoseProbes("baseline", "after-reboot", a, b)
+	want := "cgroup.limits.blkio.throttle.read_bps_device device.readAheadKB copy.dataPath cache.sourceResident cgroup.memory.failcnt bootID"
+	if got := fieldsOf(cs); got != want {
+		t.Fatalf("fields = %q\nwant     %q", got, want)
+	}
+	for _, c := range cs {
+		switch c.Field {
+		case "copy.dataPath":
+			if c.Before != "copied" || c.After != "shared-extents" || !strings.Contains(c.Meaning, "copy_file_range shared extents (reflink) in after-reboot: no data was read or written") {
+				t.Errorf("data path change = %+v", c)
+			}
+		case "cache.sourceResident":
+			if c.Before != "0%" || c.After != "100%" || !strings.Contains(c.Meaning, "the eviction did not work") {
+				t.Errorf("residency change = %+v", c)
+			}
+		}
+	}
+	if got := DiagnoseProbes("a", "b", a, a); len(got) != 0 {
+		t.Errorf("same report gives changes: %v", got)
+	}
+}
+
+func TestRenderWarnsOfSharedExtentsAndWarmColdCache(t *testing.T) {
+	t.Parallel()
+	r := fixture(fixtureReflink)
+	var text, md bytes.Buffer
+	must := func(err error) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(Text(&text, r))
+	must(Markdown(&md, r))
+	for _, want := range []string{
+		"WARNING: baseline: copy_file_range shared extents (reflink): no data was read or written; latency budgets on this phase cannot see the data path",
+		"WARNING: after-reboot: cache cold, yet 100% of the source was in page cache before the first call",
+		"shared-extents  100%",
+	} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("text lacks %q:\n%s", want, text.String())
+		}
+	}
+	if !strings.Contains(md.String(), "> ⚠️ **warning:** after-recreate: copy_file_range shared extents (reflink)") {
+		t.Errorf("markdown lacks the warning:\n%s", md.String())
+	}
+	text.Reset()
+	must(Text(&text, fixture(fixtureHealthy)))
+	if strings.Contains(text.String(), "WARNING") {
+		t.Errorf("healthy report warns:\n%s", text.String())
 	}
 }

@@ -55,17 +55,26 @@ func newRoot(s Streams) *cobra.Command {
 func newRunCmd(s Streams) *cobra.Command {
 	var f probeflags.Flags
 	var verbose bool
+	var output string
 	cmd := &cobra.Command{
 		Use:   "run (--dir DIR | --device DEV) [flags]",
-		Short: "Copy a random file in DIR (or region of a block device) and print per-call latency as JSON (pvreboot.dev/probe/v1)",
+		Short: "Copy a random file in DIR (or region of a block device) and print per-call latency as JSON (pvreboot.dev/probe/v1) or text",
+		Long: "run copies a random file --iterations times, timing every call. Before each copy's first call it records how much\n" +
+			"of the source is in page cache (mincore); after each copy, whether data moved or the destination shares the\n" +
+			"source's extents (FIEMAP: copy_file_range on xfs or btrfs clones, reading and writing nothing).",
 		Example: `  # BusyBox cp's pattern: sendfile, 16 MiB calls, cold cache, 5 copies of 256 MiB
   copyprobe run --dir /data
   # GNU cp >= 9.0
   copyprobe run --dir /data --method copy_file_range --file-size 64Mi
   # a raw block device (a volumeMode Block PV): its first 512Mi are overwritten
-  copyprobe run --device /dev/pvreboot-data`,
+  copyprobe run --device /dev/pvreboot-data
+  # for people: per-copy latency, cached source, data path, memory cgroup
+  copyprobe run --dir /data -o text`,
 		Args: usage.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if output != "json" && output != "text" {
+				return exitcode.Usagef("--output: unknown format %q (want json or text)", output)
+			}
 			opts, err := f.Options()
 			if err != nil {
 				return exitcode.UsageError(err)
@@ -81,11 +90,15 @@ func newRunCmd(s Streams) *cobra.Command {
 				}
 				return err
 			}
+			if output == "text" {
+				return probe.WriteText(s.Out, rep)
+			}
 			return writeJSON(s.Out, rep)
 		},
 	}
 	f.Bind(cmd.Flags())
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "log progress to stderr")
+	cmd.Flags().StringVarP(&output, "output", "o", "json", "output format: json (pvreboot.dev/probe/v1) or text")
 	return cmd
 }
 

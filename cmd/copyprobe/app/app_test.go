@@ -19,10 +19,14 @@ func TestCopyprobe(t *testing.T) {
 		args     []string
 		code     int
 		stderr   string
+		stdout   []string
 		jsonInto any
 	}{
 		{name: "run", args: []string{"run", "--dir", dir, "--file-size", "2Mi", "--chunk-size", "1Mi", "--iterations", "1"}, jsonInto: &probe.Report{}},
 		{name: "env", args: []string{"env", "--dir", dir}, jsonInto: &probe.Env{}},
+		{name: "run text", args: []string{"run", "--dir", dir, "--file-size", "2Mi", "--chunk-size", "1Mi", "--iterations", "2", "-o", "text"},
+			stdout: []string{"sendfile of 2Mi in 1Mi chunks, 2 iterations, cold cache", "cached", "data path: copied (checked by ", "checksums: 2 copies match"}},
+		{name: "run bad output", args: []string{"run", "--dir", dir, "-o", "yaml"}, code: 2, stderr: `--output: unknown format "yaml"`},
 		{name: "bad chunk", args: []string{"run", "--dir", dir, "--chunk-size", "0"}, code: 2, stderr: "--chunk-size: 0 is not a positive size"},
 		{name: "env without dir", args: []string{"env"}, code: 2, stderr: "--dir: required"},
 		{name: "env missing dir", args: []string{"env", "--dir", "/nonexistent/x"}, code: 2, stderr: "/nonexistent/x"},
@@ -56,6 +60,11 @@ func TestCopyprobe(t *testing.T) {
 			}
 			if !strings.Contains(errb.String(), tt.stderr) {
 				t.Errorf("stderr %q lacks %q", errb.String(), tt.stderr)
+			}
+			for _, want := range tt.stdout {
+				if !strings.Contains(out.String(), want) {
+					t.Errorf("stdout lacks %q:\n%s", want, out.String())
+				}
 			}
 			if tt.jsonInto != nil {
 				dec := json.NewDecoder(&out)
