@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/pvreboot/pvreboot/framework/budget"
+	"github.com/pvreboot/pvreboot/framework/calibrate"
 	"github.com/pvreboot/pvreboot/framework/probe"
 )
 
@@ -28,6 +30,9 @@ type Result struct {
 	Faults     []string       `json:"faults,omitempty"`
 	Errors     []string       `json:"errors,omitempty"`
 	Timings    []StepTiming   `json:"timings,omitempty"`
+	// Calibration is the noise measured by `pvreboot calibrate`: its own
+	// result, or the one a run was given (run --calibration).
+	Calibration *calibrate.Calibration `json:"calibration,omitempty"`
 }
 
 // ClusterFacts describe the cluster.
@@ -118,15 +123,27 @@ func (r *Result) BudgetPhases() map[string]budget.Phase {
 	return out
 }
 
-// PhaseFromProbe extracts budget input from a probe report.
+// PhaseFromProbe extracts budget input from a probe report: every call, and
+// the calls grouped by copy (iteration), the statistical budget's unit.
 func PhaseFromProbe(rep *probe.Report) budget.Phase {
-	var ns []float64
-	for _, it := range rep.Iterations {
-		for _, c := range it.Calls {
-			ns = append(ns, float64(c.Ns))
-		}
+	p := budget.Phase{
+		BytesPerSecond:          rep.Summary.BytesPerSecond,
+		IterationBytesPerSecond: slices.Clone(rep.Summary.IterationBytesPerSecond),
 	}
-	return budget.Phase{CallNs: ns, BytesPerSecond: rep.Summary.BytesPerSecond}
+	for _, it := range rep.Iterations {
+		ns := make([]float64, len(it.Calls))
+		for i, c := range it.Calls {
+			ns[i] = float64(c.Ns)
+		}
+		p.Iterations = append(p.Iterations, ns)
+		p.CallNs = append(p.CallNs, ns...)
+	}
+	// A copy served by shared extents read nothing: a budget judged on it
+	// cannot see the data path, and says so.
+	if shared, _ := rep.SharedExtents(); shared {
+		p.Blind = string(rep.Method) + " shared extents (reflink), no data was read"
+	}
+	return p
 }
 
 // ReadFile reads a Result, or a probe report (pvreboot probe -o json) as a

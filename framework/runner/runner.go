@@ -74,6 +74,9 @@ type Config struct {
 	Provider    string // kind or existing
 	// Keep leaves the namespace, PVs and backings in place.
 	Keep bool
+	// NoReboot is a run that never reboots (calibrate): its reboot plan is
+	// neither checked nor needed.
+	NoReboot bool
 	// AllowReboot confirms rebooting real machines (--allow-reboot or
 	// PVREBOOT_ALLOW_REBOOT): the person running decides, never the scenario.
 	AllowReboot bool
@@ -259,12 +262,14 @@ func (r *Run) fault(t string) *scenario.Fault {
 func (r *Run) Prepare(ctx context.Context) error {
 	s := r.cfg.Scenario
 	return r.timed(StepPrepare, "prepare: namespace, local PVs, workload pod on "+r.node, func() error {
-		if err := r.checkPlan(ctx); err != nil {
-			return err
-		}
-		if u, ok := r.cfg.Rebooter.(unavailable); ok {
-			_, err := u.Reboot(ctx, r.node)
-			return err
+		if !r.cfg.NoReboot {
+			if err := r.checkPlan(ctx); err != nil {
+				return err
+			}
+			if u, ok := r.cfg.Rebooter.(unavailable); ok {
+				_, err := u.Reboot(ctx, r.node)
+				return err
+			}
 		}
 		node, err := r.getNode(ctx, "prepare")
 		if err != nil {

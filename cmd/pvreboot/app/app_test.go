@@ -107,8 +107,8 @@ func TestUsageMistakesExit2(t *testing.T) {
 		args []string
 		want string
 	}{
-		{args: nil, want: "pvreboot: want a command (cleanup, cluster, compare, completion, image, probe, report, run, validate, version)"},
-		{args: []string{"bogus"}, want: `pvreboot: unknown command "bogus" (commands: cleanup, `},
+		{args: nil, want: "pvreboot: want a command (calibrate, cleanup, cluster, compare, completion, image, probe, report, run, validate, version)"},
+		{args: []string{"bogus"}, want: `pvreboot: unknown command "bogus" (commands: calibrate, cleanup, `},
 		{args: []string{"rn"}, want: "did you mean run?"},
 		{args: []string{"bogus", "--bogus"}, want: "pvreboot: unknown flag: --bogus"},
 		{args: []string{"run"}, want: "pvreboot run: want 1 argument (SCENARIO.yaml), got 0"},

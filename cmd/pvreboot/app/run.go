@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/pvreboot/pvreboot/cmd/internal/exitcode"
+	"github.com/pvreboot/pvreboot/framework/calibrate"
 	"github.com/pvreboot/pvreboot/framework/cluster/existing"
 	kindprovider "github.com/pvreboot/pvreboot/framework/cluster/kind"
 	"github.com/pvreboot/pvreboot/framework/report"
@@ -56,10 +57,10 @@ func printPlan(cmd *cobra.Command, g *globals, client kubernetes.Interface, s *s
 
 func newRunCmd(g *globals) *cobra.Command {
 	var (
-		outputDir, nodeImage, probeImage string
-		keep, dryRun, allowReboot        bool
-		kubeconfig, kubeContext          string
-		eventsFile                       string
+		outputDir                 string
+		keep, dryRun, allowReboot bool
+		eventsFile, calibration   string
+		cf                        clusterFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "run SCENARIO.yaml",
@@ -83,54 +84,14 @@ func newRunCmd(g *globals) *cobra.Command {
 				}
 				allowReboot = b
 			}
-			useExisting := kubeconfig != "" || kubeContext != "" || s.Spec.Cluster.Existing != nil
-			base, _ := os.Getwd()
-			if k := s.Spec.Cluster.Kind; k != nil && !useExisting && !filepath.IsAbs(k.Config) && !exists(filepath.Join(base, k.Config)) {
-				// Relative to the repository the scenario file lives in.
-				base = filepath.Dir(filepath.Dir(mustAbs(args[0])))
+			var cal *calibrate.Calibration
+			if calibration != "" {
+				if cal, err = readCalibration(calibration, s); err != nil {
+					return exitcode.Usagef("--calibration: %v", err)
+				}
 			}
-			ctx := cmd.Context()
-			if dryRun && !useExisting {
-				return dryRunPlan(cmd, g, s, allowReboot)
-			}
-			if probeImage == "" {
-				return exitcode.Usagef("--probe-image: required (build one with `pvreboot image probe`)")
-			}
-			var cfg runner.Config
-			if useExisting {
-				es := runner.ExistingSetup{Context: kubeContext, ProbeImage: probeImage, SSHAgentSocket: g.env["SSH_AUTH_SOCK"], Log: g.logger(), Progress: g.s.Err}
-				switch {
-				case kubeconfig != "":
-					es.Kubeconfig = []string{kubeconfig}
-				case s.Spec.Cluster.Existing != nil && s.Spec.Cluster.Existing.Kubeconfig != "":
-					es.Kubeconfig = []string{s.Spec.Cluster.Existing.Kubeconfig}
-					// Named by the scenario, not by the person: it must not
-					// run programs on this host.
-					ctxName := kubeContext
-					if ctxName == "" {
-						ctxName = s.Spec.Cluster.Existing.Context
-					}
-					if err := existing.CheckNoCredentialPlugins(es.Kubeconfig, ctxName); err != nil {
-						return exitcode.Usagef("spec.cluster.existing.kubeconfig: %v (a scenario cannot run programs on this host: pass such a kubeconfig with --kubeconfig or $KUBECONFIG)", err)
-					}
-				case g.env["KUBECONFIG"] != "":
-					es.Kubeconfig = filepath.SplitList(g.env["KUBECONFIG"])
-				}
-				if es.Context == "" && s.Spec.Cluster.Existing != nil {
-					es.Context = s.Spec.Cluster.Existing.Context
-				}
-				if dryRun {
-					// Reads only: no helper namespace, no image load.
-					client, err := runner.ExistingForPlan(ctx, s, es)
-					if err != nil {
-						return err
-					}
-					return printPlan(cmd, g, client, s, allowReboot)
-				}
-				if cfg, err = runner.Existing(ctx, s, es); err != nil {
-					return err
-				}
-			} else if cfg, _, err = runner.Kind(ctx, s, runner.KindSetup{NodeImage: nodeImage, ProbeImage: probeImage, BaseDir: base, SSHAgentSocket: g.env["SSH_AUTH_SOCK"], Log: g.logger(), Progress: g.s.Err}); err != nil {
+			cfg, planned, err := clusterConfig(cmd, g, s, args[0], cf, dryRun, allowReboot)
+			if err != nil || planned {
 				return err
 			}
 			cfg.Keep = keep
@@ -148,8 +109,9 @@ func newRunCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			run.Result.Calibration = cal
 			defer g.registerRun(run)()
-			runErr := run.Execute(ctx)
+			runErr := run.Execute(cmd.Context())
 			if err := runner.WriteOutputs(outputDir, run.Result); err != nil {
 				runErr = errors.Join(runErr, err)
 			}
@@ -158,7 +120,7 @@ func newRunCmd(g *globals) *cobra.Command {
 			fmt.Fprintf(g.s.Out, "\nresults in %s (result.json, summary.txt, summary.md, junit.xml)\n", outputDir)
 			if lb := (*runner.LeftBehindError)(nil); errors.As(runErr, &lb) {
 				fmt.Fprintf(g.s.Err, "\nleft behind by run %s:\n  %s\nonce the cluster and node answer, remove it with:\n  %s\n",
-					lb.Run, strings.Join(lb.Items, "\n  "), finishCommand(lb.Run, s, resolvedKubeconfig(kubeconfig, s, g.env), kubeContext, probeImage))
+					lb.Run, strings.Join(lb.Items, "\n  "), finishCommand(lb.Run, s, resolvedKubeconfig(cf.kubeconfig, s, g.env), cf.kubeContext, cf.probeImage))
 			}
 			if runErr != nil {
 				return runErr
@@ -170,15 +132,80 @@ func newRunCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&outputDir, "output-dir", "_artifacts/run", "where result.json, summaries and junit.xml go")
-	cmd.Flags().StringVar(&nodeImage, "image", "pvreboot/node:v1.37.2", "kind node image when the cluster must be created")
-	cmd.Flags().StringVar(&probeImage, "probe-image", "", "the copyprobe workload image (from `pvreboot image probe`)")
+	cf.add(cmd)
 	cmd.Flags().BoolVar(&keep, "keep", false, "keep the namespace, PVs and backings after the run")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the reboot plan (nodes, method, affected pods, safety checks) and change nothing")
-	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig of an existing cluster (default: $KUBECONFIG, ~/.kube/config); pvreboot never creates or deletes it")
-	cmd.Flags().StringVar(&kubeContext, "context", "", "kubeconfig context of an existing cluster")
+	cmd.Flags().StringVar(&calibration, "calibration", "", "record this calibration (calibration.json from `pvreboot calibrate` of the same scenario) in the result")
 	cmd.Flags().StringVar(&eventsFile, "events", "", "write the run's structured events (step boundaries, reboot milestones, cleanup) to this file as JSON lines")
 	cmd.Flags().BoolVar(&allowReboot, "allow-reboot", false, "confirm rebooting real machines (ssh, command, node-pod methods); also PVREBOOT_ALLOW_REBOOT=true. A scenario file cannot")
 	return cmd
+}
+
+// clusterFlags say which cluster a command works on and with which images.
+type clusterFlags struct {
+	nodeImage, probeImage   string
+	kubeconfig, kubeContext string
+}
+
+func (f *clusterFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.nodeImage, "image", "pvreboot/node:v1.37.2", "kind node image when the cluster must be created")
+	cmd.Flags().StringVar(&f.probeImage, "probe-image", "", "the copyprobe workload image (from `pvreboot image probe`)")
+	cmd.Flags().StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig of an existing cluster (default: $KUBECONFIG, ~/.kube/config); pvreboot never creates or deletes it")
+	cmd.Flags().StringVar(&f.kubeContext, "context", "", "kubeconfig context of an existing cluster")
+}
+
+// clusterConfig sets up the scenario's cluster (a kind cluster, made or
+// reused, or an existing one) for a run. With dryRun it prints the reboot
+// plan instead and says so (planned).
+func clusterConfig(cmd *cobra.Command, g *globals, s *scenario.Scenario, path string, f clusterFlags, dryRun, allowReboot bool) (cfg runner.Config, planned bool, err error) {
+	useExisting := f.kubeconfig != "" || f.kubeContext != "" || s.Spec.Cluster.Existing != nil
+	base, _ := os.Getwd()
+	if k := s.Spec.Cluster.Kind; k != nil && !useExisting && !filepath.IsAbs(k.Config) && !exists(filepath.Join(base, k.Config)) {
+		// Relative to the repository the scenario file lives in.
+		base = filepath.Dir(filepath.Dir(mustAbs(path)))
+	}
+	ctx := cmd.Context()
+	if dryRun && !useExisting {
+		return cfg, true, dryRunPlan(cmd, g, s, allowReboot)
+	}
+	if f.probeImage == "" {
+		return cfg, false, exitcode.Usagef("--probe-image: required (build one with `pvreboot image probe`)")
+	}
+	if !useExisting {
+		cfg, _, err = runner.Kind(ctx, s, runner.KindSetup{NodeImage: f.nodeImage, ProbeImage: f.probeImage, BaseDir: base, SSHAgentSocket: g.env["SSH_AUTH_SOCK"], Log: g.logger(), Progress: g.s.Err})
+		return cfg, false, err
+	}
+	es := runner.ExistingSetup{Context: f.kubeContext, ProbeImage: f.probeImage, SSHAgentSocket: g.env["SSH_AUTH_SOCK"], Log: g.logger(), Progress: g.s.Err}
+	switch {
+	case f.kubeconfig != "":
+		es.Kubeconfig = []string{f.kubeconfig}
+	case s.Spec.Cluster.Existing != nil && s.Spec.Cluster.Existing.Kubeconfig != "":
+		es.Kubeconfig = []string{s.Spec.Cluster.Existing.Kubeconfig}
+		// Named by the scenario, not by the person: it must not run
+		// programs on this host.
+		ctxName := f.kubeContext
+		if ctxName == "" {
+			ctxName = s.Spec.Cluster.Existing.Context
+		}
+		if err := existing.CheckNoCredentialPlugins(es.Kubeconfig, ctxName); err != nil {
+			return cfg, false, exitcode.Usagef("spec.cluster.existing.kubeconfig: %v (a scenario cannot run programs on this host: pass such a kubeconfig with --kubeconfig or $KUBECONFIG)", err)
+		}
+	case g.env["KUBECONFIG"] != "":
+		es.Kubeconfig = filepath.SplitList(g.env["KUBECONFIG"])
+	}
+	if es.Context == "" && s.Spec.Cluster.Existing != nil {
+		es.Context = s.Spec.Cluster.Existing.Context
+	}
+	if dryRun {
+		// Reads only: no helper namespace, no image load.
+		client, err := runner.ExistingForPlan(ctx, s, es)
+		if err != nil {
+			return cfg, true, err
+		}
+		return cfg, true, printPlan(cmd, g, client, s, allowReboot)
+	}
+	cfg, err = runner.Existing(ctx, s, es)
+	return cfg, false, err
 }
 
 // resolvedKubeconfig is the kubeconfig a run used: the flag, the
