@@ -13,6 +13,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/pvreboot/pvreboot/framework/budget"
 	"github.com/pvreboot/pvreboot/framework/ledger"
 	"github.com/pvreboot/pvreboot/framework/localpv"
 	"github.com/pvreboot/pvreboot/framework/runner"
@@ -31,16 +32,27 @@ const (
 
 // expectation of one shipped scenario.
 type expectation struct {
-	file      string
-	pass      bool
-	diagnosis string // a field the diagnosis must name, when failing
-	dataLost  bool   // the canary must be reported missing after the reboot
+	file string
+	pass bool
+	// diagnosis: when failing, the first after-reboot diagnosis entry names
+	// one of these fields (the cgroup v1 or v2 name of the same fact).
+	diagnosis []string
+	dataLost  bool // the canary must be reported missing after the reboot
+	// recovers: recreating the pod undoes the injected fault (per pod): no
+	// after-recreate diagnosis names its field and the after-recreate
+	// budgets pass. Otherwise (node level) the report says it did not
+	// recover: the after-recreate diagnosis names the same field, an
+	// after-recreate budget fails, and the reboot notes say so.
+	recovers bool
 }
 
 var rebootScenarios = []expectation{
 	{file: "sendfile-after-reboot.yaml", pass: true},
-	{file: "regression-io-throttle.yaml", diagnosis: "blkio.throttle.read_bps_device"},
-	{file: "regression-late-mount.yaml", diagnosis: "mount.majorMinor", dataLost: true},
+	{file: "regression-io-throttle.yaml", diagnosis: []string{"cgroup.limits.blkio.throttle.read_bps_device", "cgroup.limits.io.max"}, recovers: true},
+	{file: "regression-late-mount.yaml", diagnosis: []string{"mount.majorMinor"}, dataLost: true, recovers: true},
+	{file: "regression-mount-options.yaml", diagnosis: []string{"mount.superOptions", "mount.mountOptions"}, recovers: false},
+	{file: "regression-memory-squeeze.yaml", diagnosis: []string{"cgroup.limits.memory.limit_in_bytes", "cgroup.limits.memory.max"}, recovers: true},
+	{file: "regression-readahead.yaml", diagnosis: []string{"device.readAheadKB"}, recovers: false},
 	{file: "command-restart.yaml", pass: true},
 	{file: "block-after-reboot.yaml", pass: true},
 }
@@ -106,21 +118,43 @@ var _ = Describe("reboot scenarios on kind", Serial, Label("kind", "disruptive",
 					return
 				}
 				Expect(v.Pass).To(BeFalse())
-				var fields []string
+				var fields, recreated []string
 				for _, c := range run.Result.Diagnosis {
-					if c.To == scenario.PhaseAfterReboot {
+					switch c.To {
+					case scenario.PhaseAfterReboot:
 						fields = append(fields, c.Field)
+					case scenario.PhaseAfterRecreate:
+						recreated = append(recreated, c.Field)
 					}
 				}
-				Expect(strings.Join(fields, " ")).To(ContainSubstring(exp.diagnosis))
+				Expect(fields).NotTo(BeEmpty(), "no after-reboot diagnosis")
+				Expect(exp.diagnosis).To(ContainElement(fields[0]), "the first after-reboot diagnosis entry names the injected fact; all: %q", fields)
 				after := run.Result.Phase(scenario.PhaseAfterReboot)
 				Expect(after.Data).NotTo(BeNil())
 				Expect(after.Data.OK).To(Equal(!exp.dataLost), after.Data.Detail)
-				for _, c := range run.Result.Diagnosis {
-					if c.To == scenario.PhaseAfterRecreate {
-						Expect(c.Field).NotTo(Or(Equal("mount.majorMinor"), ContainSubstring("blkio")), "after-recreate recovers: %s", c)
+				var recreateBudgets []budget.Result
+				for _, b := range v.Results {
+					if b.Phase == scenario.PhaseAfterRecreate && b.Kind != "data" {
+						recreateBudgets = append(recreateBudgets, b)
 					}
 				}
+				if exp.recovers {
+					for _, f := range exp.diagnosis {
+						Expect(recreated).NotTo(ContainElement(f), "after-recreate recovers (a new pod, a new cgroup and mount)")
+					}
+					for _, b := range recreateBudgets {
+						Expect(b.Pass).To(BeTrue(), "after-recreate recovers: %s: %s", b.Name, b.Detail)
+					}
+					return
+				}
+				// Node level: the report says the recreated pod did not recover.
+				Expect(recreated).To(ContainElement(BeElementOf(exp.diagnosis)), "the after-recreate diagnosis names the fact the node keeps")
+				Expect(recreateBudgets).To(ContainElement(HaveField("Pass", BeFalse())), "an after-recreate budget fails: the recreated pod did not recover")
+				var notes []string
+				for _, rb := range run.Result.Reboots {
+					notes = append(notes, rb.Notes...)
+				}
+				Expect(notes).To(ContainElement(ContainSubstring("not undone by recreating the pod")))
 			})
 			It("leaves nothing of pvreboot behind", func(ctx SpecContext) {
 				Expect(run.Cleanup(ctx)).To(Succeed())

@@ -27,11 +27,16 @@ const (
 	// KindCordon is a node the run cordoned (Name is the node): a run that
 	// dies must not leave it unschedulable.
 	KindCordon = "cordon"
+	// KindFault is what an injected fault changed on a node beyond the pod
+	// and the volume's own units (a boot unit, a device setting). Its Name
+	// names the change, Node is required, and Detail holds the fault's type
+	// (DetailFault) and what undoing it needs.
+	KindFault = "fault"
 )
 
 // Kinds returns the kinds an Item may have, in a fresh slice.
 func Kinds() []string {
-	return []string{KindNamespace, KindPV, KindStorageClass, KindHelperNamespace, KindBacking, KindCordon}
+	return []string{KindNamespace, KindPV, KindStorageClass, KindHelperNamespace, KindBacking, KindCordon, KindFault}
 }
 
 // Keys of Item.Detail that pvreboot writes for a backing. Path, Image and
@@ -44,6 +49,7 @@ const (
 	DetailUnit         = "unit"    // the systemd mount unit or loop service
 	DetailRoot         = "root"    // the directory the backing lives under, e.g. /mnt/pvreboot
 	DetailKubeletLoops = "kubeletLoops"
+	DetailFault        = "fault" // a fault item's fault type
 )
 
 // Limits on what one ledger holds. The items are one Lease annotation, and
@@ -137,7 +143,7 @@ func (i Item) Validate() error {
 		if msgs := validation.IsDNS1123Label(i.Name); len(msgs) > 0 {
 			errs = append(errs, fmt.Errorf("name %q: not a DNS-1123 label (%s)", i.Name, msgs[0]))
 		}
-	case KindPV, KindStorageClass, KindBacking, KindCordon:
+	case KindPV, KindStorageClass, KindBacking, KindCordon, KindFault:
 		if msgs := validation.IsDNS1123Subdomain(i.Name); len(msgs) > 0 {
 			errs = append(errs, fmt.Errorf("name %q: not a DNS-1123 subdomain (%s)", i.Name, msgs[0]))
 		}
@@ -148,8 +154,11 @@ func (i Item) Validate() error {
 		if msgs := validation.IsDNS1123Subdomain(i.Node); len(msgs) > 0 {
 			errs = append(errs, fmt.Errorf("node %q: not a DNS-1123 subdomain (%s)", i.Node, msgs[0]))
 		}
-	} else if i.Kind == KindBacking {
-		errs = append(errs, errors.New("a backing needs its node"))
+	} else if i.Kind == KindBacking || i.Kind == KindFault {
+		errs = append(errs, fmt.Errorf("a %s needs its node", i.Kind))
+	}
+	if i.Kind == KindFault && i.Detail[DetailFault] == "" {
+		errs = append(errs, errors.New("a fault needs its type (detail fault)"))
 	}
 	if len(i.Detail) > maxDetailKeys {
 		errs = append(errs, fmt.Errorf("detail: %d keys, want at most %d", len(i.Detail), maxDetailKeys))

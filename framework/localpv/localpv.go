@@ -93,6 +93,10 @@ func (v *Volume) SetBacking(backing string) {
 	}
 }
 
+// Check refuses a volume whose path, image, unit or node is not one
+// pvreboot makes (ErrUnsafe): what any node command about it must check first.
+func (v *Volume) Check() error { return checkVolume(v) }
+
 // IsBlock reports whether the volume is a raw block device (volumeMode Block).
 func (v *Volume) IsBlock() bool { return v.Backing == Block }
 
@@ -456,6 +460,39 @@ func (p *Provisioner) MountNow(ctx context.Context, v *Volume) error {
 		return err
 	}
 	return p.run(ctx, v.Node, "systemctl", "enable", "--now", "--", v.Unit)
+}
+
+// SetBootMountOptions rewrites a filesystem volume's mount unit so that the
+// next boot mounts it with extra options too (the "mount-options" fault);
+// nothing is remounted now. Each option must be one the scenario allows for
+// the volume's filesystem type. The volume's teardown removes the unit.
+func (p *Provisioner) SetBootMountOptions(ctx context.Context, v *Volume, extra []string) error {
+	if v.Backing != Filesystem {
+		return fmt.Errorf("volume %s has no mount unit (backing %s)", v.Name, v.Backing)
+	}
+	if err := checkVolume(v); err != nil {
+		return err
+	}
+	if len(extra) == 0 {
+		return unsafe("volume %s: no mount option to add", v.Path)
+	}
+	opts := slices.Clone(v.MountOptions)
+	for _, o := range extra {
+		if !safeOption(v.FSType, o) {
+			return unsafe("mount option %q: not one of the %s options pvreboot allows", o, v.FSType)
+		}
+		if !slices.Contains(opts, o) {
+			opts = append(opts, o)
+		}
+	}
+	unit, err := MountUnit(v.Image, v.Path, v.FSType, opts)
+	if err != nil {
+		return err
+	}
+	return p.runSteps(ctx, v.Node, []step{
+		writeFile("/etc/systemd/system/"+v.Unit, unit),
+		{argv: []string{"systemctl", "daemon-reload"}},
+	})
 }
 
 // Device returns the major:minor of what is mounted at the volume's path

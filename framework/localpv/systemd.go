@@ -169,3 +169,45 @@ WantedBy=multi-user.target
 RequiredBy=kubelet.service
 `, desc, start, stop), nil
 }
+
+// BootStepUnit renders a oneshot service that runs argv at every boot once
+// the volume's unit (mount unit or loop service) has run and before
+// containerd and the kubelet start: a node-side step on the volume's device
+// that a boot does (the readahead fault). It does not pull the volume's unit
+// in: a boot that does not mount the volume runs the step on nothing, and
+// the step says so. argv is rendered with systemd's quoting, each element
+// one argument.
+func BootStepUnit(v *Volume, description string, argv []string) (string, error) {
+	if err := checkVolume(v); err != nil {
+		return "", err
+	}
+	if v.Unit == "" {
+		return "", fmt.Errorf("volume %s has no unit to follow (backing %s)", v.Path, v.Backing)
+	}
+	desc, err := unitValue(description)
+	if err != nil {
+		return "", err
+	}
+	if len(argv) == 0 {
+		return "", fmt.Errorf("boot step of %s: no command", v.Path)
+	}
+	start, err := execLine(argv...)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf(`# Created by pvreboot: a step on a Local PV's device at every boot, after its unit.
+[Unit]
+Description=%[1]s
+DefaultDependencies=no
+After=%[2]s systemd-remount-fs.service
+Before=containerd.service kubelet.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=%[3]s
+
+[Install]
+WantedBy=multi-user.target kubelet.service
+`, desc, v.Unit, start), nil
+}

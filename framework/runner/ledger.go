@@ -3,8 +3,11 @@ package runner
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
+	"github.com/pvreboot/pvreboot/framework/fault"
 	"github.com/pvreboot/pvreboot/framework/ledger"
 	"github.com/pvreboot/pvreboot/framework/localpv"
 )
@@ -102,4 +105,75 @@ func VolumeOfItem(it ledger.Item) *localpv.Volume {
 		}
 	}
 	return v
+}
+
+// faultItem is the ledger item of what a fault changed on a node.
+func faultItem(c fault.Change) ledger.Item {
+	d := maps.Clone(c.Detail)
+	if d == nil {
+		d = map[string]string{}
+	}
+	d[ledger.DetailFault] = c.Fault
+	return ledger.Item{Kind: ledger.KindFault, Name: c.Name, Node: c.Node, Detail: d}
+}
+
+// ChangeOfItem rebuilds a fault's change from its ledger item (for
+// `pvreboot cleanup --run`); fault.Undo checks it again.
+func ChangeOfItem(it ledger.Item) fault.Change {
+	d := maps.Clone(it.Detail)
+	delete(d, ledger.DetailFault)
+	return fault.Change{Fault: it.Detail[ledger.DetailFault], Node: it.Node, Name: it.Name, Detail: d}
+}
+
+// recordChange records what a fault is about to change on the node; Cleanup
+// undoes it.
+func (r *Run) recordChange(ctx context.Context, c fault.Change) error {
+	if err := r.record(ctx, faultItem(c)); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.changes = append(r.changes, c)
+	r.mu.Unlock()
+	return nil
+}
+
+// undoChanges undoes, each with its own bound, what faults changed on the
+// node; what cannot be undone (the node is down, a command failed) stays in
+// the ledger for `pvreboot cleanup --run`.
+func (r *Run) undoChanges(ctx context.Context, nodeUp bool, leave func(string, error), removed func(string)) {
+	r.mu.Lock()
+	changes := slices.Clone(r.changes)
+	r.mu.Unlock()
+	var kept []fault.Change
+	for _, c := range changes {
+		it := faultItem(c)
+		if !nodeUp {
+			kept = append(kept, c)
+			leave(it.String(), fmt.Errorf("node %s is not Ready", c.Node))
+			continue
+		}
+		if err := bounded(ctx, cleanupVolumeTimeout, func(ctx context.Context) error { return fault.Undo(ctx, r.cfg.Nodes, c) }); err != nil {
+			kept = append(kept, c)
+			leave(it.String(), err)
+			continue
+		}
+		r.forget(ctx, it)
+		removed(it.String())
+		r.progress("undid fault %s: %s on node %s", c.Fault, c.Name, c.Node)
+	}
+	r.mu.Lock()
+	r.changes = kept
+	r.mu.Unlock()
+}
+
+// faultItemGone undoes a dead run's fault change on its node (the sweep),
+// and reports whether it is gone.
+func faultItemGone(ctx context.Context, o SweepOptions, it ledger.Item) (bool, error) {
+	if o.Nodes == nil || !slices.Contains(o.NodeNames, it.Node) || o.DryRun {
+		return false, nil // needs the node: a sweep with it
+	}
+	if err := fault.Undo(ctx, o.Nodes, ChangeOfItem(it)); err != nil {
+		return false, err
+	}
+	return true, nil
 }

@@ -127,6 +127,13 @@ type Run struct {
 	// uncordons it if the run stops before it is back).
 	cordoned bool
 	canary   string
+	// faults are the scenario's injected mechanisms, in its order; changes
+	// what they made on the node that Cleanup undoes (guarded by mu).
+	faults  []fault.Fault
+	changes []fault.Change
+	// pendingNotes are what faults did before the first reboot's timeline
+	// exists; that timeline takes them.
+	pendingNotes []string
 	// ledger records what the run makes before it makes it, in the cluster
 	// and in StateDir, and holds the run's heartbeat.
 	ledger   *ledger.Ledger
@@ -155,6 +162,11 @@ func New(cfg Config) (*Run, error) {
 	r.Result = &report.Result{Schema: report.Schema, Scenario: s.Metadata.Name, StartedAt: r.start,
 		Cluster: report.ClusterFacts{Name: cfg.ClusterName, Provider: cfg.Provider}}
 	for _, f := range s.Spec.Faults {
+		ft, err := fault.New(f)
+		if err != nil {
+			return nil, fmt.Errorf("runner: %w", err)
+		}
+		r.faults = append(r.faults, ft)
 		r.Result.Faults = append(r.Result.Faults, f.Type)
 	}
 	return r, nil
@@ -249,10 +261,30 @@ func (r *Run) Execute(ctx context.Context) (err error) {
 
 func (r *Run) has(phase string) bool { return slices.Contains(r.cfg.Scenario.Spec.Phases, phase) }
 
-func (r *Run) fault(t string) *scenario.Fault {
-	for i, f := range r.cfg.Scenario.Spec.Faults {
-		if f.Type == t {
-			return &r.cfg.Scenario.Spec.Faults[i]
+// injectFaults calls one hook of every fault (BeforeReboot, AfterPodBack,
+// AfterPodGone) with what it acts on now.
+func (r *Run) injectFaults(ctx context.Context, hook func(fault.Fault, context.Context, fault.Target) error) error {
+	if len(r.faults) == 0 {
+		return nil
+	}
+	t := fault.Target{Nodes: r.cfg.Nodes, Mounts: r.prov, Devices: r.prov, Node: r.node, Record: r.recordChange,
+		Note: func(n string) {
+			r.progress("%s", n)
+			if k := len(r.Result.Reboots); k > 0 {
+				r.Result.Reboots[k-1].Notes = append(r.Result.Reboots[k-1].Notes, n)
+			} else {
+				r.pendingNotes = append(r.pendingNotes, n)
+			}
+		}}
+	r.mu.Lock()
+	t.Volumes = slices.Clone(r.volumes)
+	r.mu.Unlock()
+	if r.pod != nil {
+		t.ContainerID = podFacts(r.pod).ContainerID
+	}
+	for _, f := range r.faults {
+		if err := hook(f, ctx, t); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -586,15 +618,8 @@ func (r *Run) Baseline(ctx context.Context) error {
 func (r *Run) Reboot(ctx context.Context) error {
 	s := r.cfg.Scenario
 	return r.timed(StepReboot, fmt.Sprintf("reboot: %s of %s x%d", r.cfg.Rebooter.Method(), r.node, s.Spec.Reboot.Times()), func() error {
-		if f := r.fault(scenario.FaultLateMount); f != nil {
-			for _, v := range r.volumes {
-				if v.Backing == localpv.Filesystem {
-					r.progress("fault late-mount: %s will not be mounted at boot", v.Path)
-					if err := r.prov.DisableMount(ctx, v); err != nil {
-						return err
-					}
-				}
-			}
+		if err := r.injectFaults(ctx, fault.Fault.BeforeReboot); err != nil {
+			return err
 		}
 		notes, err := r.cordonAndDrain(ctx)
 		if err != nil {
@@ -620,22 +645,11 @@ func (r *Run) Reboot(ctx context.Context) error {
 			r.progress("uncordoned %s", r.node)
 		}
 		if n := len(r.Result.Reboots); n > 0 {
+			notes = append(notes, r.pendingNotes...)
+			r.pendingNotes = nil
 			r.Result.Reboots[0].Notes = append(notes, r.Result.Reboots[0].Notes...)
 		}
-		if f := r.fault(scenario.FaultLateMount); f != nil {
-			for _, v := range r.volumes {
-				if v.Backing == localpv.Filesystem {
-					r.progress("fault late-mount: mounting %s only now, after the kubelet restarted the pod", v.Path)
-					if err := r.prov.MountNow(ctx, v); err != nil {
-						return err
-					}
-				}
-			}
-		}
-		if f := r.fault(scenario.FaultIOThrottle); f != nil {
-			return r.throttle(ctx, int64(f.ReadBPS.BytesPerSecond))
-		}
-		return nil
+		return r.injectFaults(ctx, fault.Fault.AfterPodBack)
 	})
 }
 
@@ -755,21 +769,6 @@ func (r *Run) rebootOnce(ctx context.Context) error {
 	return nil
 }
 
-// throttle puts a read bandwidth limit on the workload container's cgroup on
-// the node, for the io-throttle fault.
-func (r *Run) throttle(ctx context.Context, bps int64) error {
-	dev, err := r.prov.Device(ctx, r.volumes[0])
-	if err != nil {
-		return err
-	}
-	file, err := fault.IOThrottle(ctx, r.cfg.Nodes, r.node, podFacts(r.pod).ContainerID, dev, bps)
-	if err != nil {
-		return err
-	}
-	r.progress("fault io-throttle: %s limited to %s on device %s (%s)", r.pod.Name, budget.FormatRate(float64(bps)), dev, file)
-	return nil
-}
-
 // AfterReboot checks the canary and measures in the same pod.
 func (r *Run) AfterReboot(ctx context.Context) error {
 	if !r.has(scenario.PhaseAfterReboot) {
@@ -795,17 +794,8 @@ func (r *Run) Recreate(ctx context.Context) error {
 		if err := wait.PodGone(gctx, r.cfg.Client, r.ns, r.pod.Name, uid); err != nil {
 			return err
 		}
-		if r.fault(scenario.FaultLateMount) != nil {
-			// The kubelet's unmount of the old pod's volume propagates (shared
-			// mounts) and takes the late mount away with it; the disk is
-			// mounted again, as it would be by now on a real node.
-			for _, v := range r.volumes {
-				if v.Backing == localpv.Filesystem {
-					if err := r.prov.MountNow(ctx, v); err != nil {
-						return err
-					}
-				}
-			}
+		if err := r.injectFaults(ctx, fault.Fault.AfterPodGone); err != nil {
+			return err
 		}
 		return r.createPod(ctx)
 	})
@@ -933,6 +923,8 @@ func (r *Run) cleanup(ctx context.Context) error {
 			nodeUp = false
 		}
 	}
+	// What faults changed on the node, before the volumes it is about go.
+	r.undoChanges(ctx, nodeUp, leave, removed)
 	var kept []*localpv.Volume
 	for _, v := range r.volumes {
 		err := bounded(ctx, cleanupVolumeTimeout, func(ctx context.Context) error {

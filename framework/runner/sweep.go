@@ -357,6 +357,8 @@ func itemGone(ctx context.Context, o SweepOptions, prov *localpv.Provisioner, it
 		}
 		err := drain.Uncordon(ctx, o.Client, it.Name)
 		return err == nil || apierrors.IsNotFound(err), ignoreNotFound(err)
+	case ledger.KindFault:
+		return faultItemGone(ctx, o, it)
 	case ledger.KindBacking:
 		if o.Nodes == nil || !slices.Contains(o.NodeNames, it.Node) {
 			return false, nil // needs the node: a sweep with it

@@ -205,11 +205,39 @@ type Statistical struct {
 	Alpha       float64 `json:"alpha,omitempty"`
 }
 
-// Fault types for detection self-tests.
+// Fault types for detection self-tests: each mechanism behind
+// kubernetes#131186 (see framework/fault).
 const (
-	FaultLateMount  = "late-mount"
-	FaultIOThrottle = "io-throttle"
+	FaultLateMount     = "late-mount"
+	FaultIOThrottle    = "io-throttle"
+	FaultMountOptions  = "mount-options"
+	FaultMemorySqueeze = "memory-squeeze"
+	FaultReadahead     = "readahead"
 )
+
+// FaultTypes returns the fault types, in a fresh slice.
+func FaultTypes() []string {
+	return []string{FaultLateMount, FaultIOThrottle, FaultMountOptions, FaultMemorySqueeze, FaultReadahead}
+}
+
+// Bounds and defaults of the faults' values.
+const (
+	// DefaultFaultMemoryLimit: small enough that a 16 MiB sendfile call
+	// must reclaim the copy's own page cache and wait for its writeback
+	// (measured on kind: p50 per call x5 on a warm cache, x3-4 cold).
+	DefaultFaultMemoryLimit = "12Mi"
+	// MinFaultMemoryBytes: below it the probe itself is OOM-killed.
+	MinFaultMemoryBytes = 8 << 20
+	MaxFaultMemoryBytes = 1 << 40
+	// MaxFaultReadAheadKB: the readahead fault lowers readahead, at most to
+	// the kernel's floor (128 KiB), which a loop device gets back when it is
+	// detached: a device a dead run left behind heals itself.
+	MaxFaultReadAheadKB = 128
+	MaxFaultOptions     = 8
+)
+
+// DefaultFaultMountOptions returns the mount-options fault's default options.
+func DefaultFaultMountOptions() []string { return []string{"sync"} }
 
 // Fault is an injected mechanism the gate must catch.
 type Fault struct {
@@ -217,6 +245,39 @@ type Fault struct {
 	Phase string `json:"phase,omitempty"`
 	// ReadBPS is the io-throttle limit in bytes per second (default 20MB/s, the issue's numbers).
 	ReadBPS *Throughput `json:"readBPS,omitempty"`
+	// MountOptions (mount-options) are added to the mount of every
+	// filesystem volume from the next boot on (default [sync]).
+	MountOptions []string `json:"mountOptions,omitempty"`
+	// MemoryLimit (memory-squeeze) is the memory limit put on the restarted
+	// container's cgroup, a quantity (default 12Mi).
+	MemoryLimit string `json:"memoryLimit,omitempty"`
+	// ReadAheadKB (readahead) is read_ahead_kb of every volume's block
+	// device from the next boot on, 0 to 128 (default 0: reads of one page).
+	ReadAheadKB *int `json:"readAheadKB,omitempty"`
+}
+
+// BootMountOptions are the options the mount-options fault adds.
+func (f Fault) BootMountOptions() []string {
+	if len(f.MountOptions) == 0 {
+		return DefaultFaultMountOptions()
+	}
+	return append([]string(nil), f.MountOptions...)
+}
+
+// MemoryLimitBytes is the memory-squeeze limit in bytes.
+func (f Fault) MemoryLimitBytes() (int64, error) {
+	if f.MemoryLimit == "" {
+		return ParseBytes(DefaultFaultMemoryLimit)
+	}
+	return ParseBytes(f.MemoryLimit)
+}
+
+// ReadAheadKBOrDefault is the readahead fault's read_ahead_kb.
+func (f Fault) ReadAheadKBOrDefault() int {
+	if f.ReadAheadKB == nil {
+		return 0
+	}
+	return *f.ReadAheadKB
 }
 
 // Duration is a time.Duration written with a unit: "120ms", "5m". A value

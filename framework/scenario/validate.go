@@ -127,8 +127,14 @@ func (s *Scenario) validate() field.ErrorList {
 	for i, b := range s.Spec.Budgets {
 		errs = append(errs, validateBudget(sp.Child("budgets").Index(i), b, seen, s.Spec.Workload.Copies())...)
 	}
+	faults := map[string]bool{}
 	for i, f := range s.Spec.Faults {
-		errs = append(errs, validateFault(sp.Child("faults").Index(i), f, s.Spec.Volumes)...)
+		fp := sp.Child("faults").Index(i)
+		errs = append(errs, validateFault(fp, f, s.Spec)...)
+		if faults[f.Type] {
+			errs = append(errs, field.Duplicate(fp.Child("type"), f.Type))
+		}
+		faults[f.Type] = true
 	}
 	return errs
 }
@@ -565,27 +571,121 @@ func unreachable(copies int, alpha float64) string {
 	return msg
 }
 
-func validateFault(p *field.Path, f Fault, vols []Volume) field.ErrorList {
+func validateFault(p *field.Path, f Fault, spec Spec) field.ErrorList {
 	var errs field.ErrorList
-	types := []string{FaultLateMount, FaultIOThrottle}
+	vols := spec.Volumes
+	types := FaultTypes()
 	if !slices.Contains(types, f.Type) {
 		errs = append(errs, field.NotSupported(p.Child("type"), f.Type, types))
 	}
 	if f.Phase != PhaseAfterReboot {
 		errs = append(errs, field.Invalid(p.Child("phase"), f.Phase, "faults are injected after the reboot: must be after-reboot"))
 	}
-	if f.Type == FaultLateMount && !slices.ContainsFunc(vols, func(v Volume) bool { return v.Backing == BackingFilesystem }) {
-		errs = append(errs, field.Invalid(p.Child("type"), f.Type, "late-mount needs a volume with backing filesystem"))
+	hasBacking := func(backings ...string) bool {
+		return slices.ContainsFunc(vols, func(v Volume) bool { return slices.Contains(backings, v.Backing) })
 	}
-	if r := f.ReadBPS; r != nil {
+	switch f.Type {
+	case FaultLateMount, FaultMountOptions:
+		if !hasBacking(BackingFilesystem) {
+			errs = append(errs, field.Invalid(p.Child("type"), f.Type, f.Type+" needs a volume with backing filesystem"))
+		}
+	case FaultIOThrottle, FaultMemorySqueeze:
+		// The restarted container's cgroup: any volume.
+	case FaultReadahead:
+		if !hasBacking(BackingFilesystem, BackingBlock) {
+			errs = append(errs, field.Invalid(p.Child("type"), f.Type, "readahead needs a volume with backing filesystem or block (a block device of its own)"))
+		}
+	}
+	only := func(name string, set bool, typ string) {
+		if set && f.Type != typ {
+			errs = append(errs, field.Forbidden(p.Child(name), "only applies to "+typ))
+		}
+	}
+	only("readBPS", f.ReadBPS != nil, FaultIOThrottle)
+	only("mountOptions", f.MountOptions != nil, FaultMountOptions)
+	only("memoryLimit", f.MemoryLimit != "", FaultMemorySqueeze)
+	only("readAheadKB", f.ReadAheadKB != nil, FaultReadahead)
+	if r := f.ReadBPS; r != nil && f.Type == FaultIOThrottle {
 		switch {
-		case f.Type != FaultIOThrottle:
-			errs = append(errs, field.Forbidden(p.Child("readBPS"), "only applies to io-throttle"))
 		case r.Problem() != "":
 			errs = append(errs, field.Invalid(p.Child("readBPS"), nil, r.Problem()))
 		case !finite(r.BytesPerSecond) || r.BytesPerSecond < 4096 || r.BytesPerSecond > 1e12:
 			errs = append(errs, field.Invalid(p.Child("readBPS"), r.BytesPerSecond, "must be 4096B/s to 1000GB/s"))
 		}
 	}
+	if f.Type == FaultMountOptions {
+		errs = append(errs, validateFaultMountOptions(p.Child("mountOptions"), f, vols)...)
+	}
+	if f.Type == FaultMemorySqueeze {
+		errs = append(errs, validateFaultMemory(p.Child("memoryLimit"), f, spec.Workload)...)
+	}
+	if kb := f.ReadAheadKB; kb != nil && f.Type == FaultReadahead && (*kb < 0 || *kb > MaxFaultReadAheadKB) {
+		errs = append(errs, field.Invalid(p.Child("readAheadKB"), *kb,
+			fmt.Sprintf("must be 0 to %d: the fault lowers readahead, at most to the kernel's floor, which a loop device gets back when it is detached", MaxFaultReadAheadKB)))
+	}
 	return errs
+}
+
+// validateFaultMountOptions checks the options the mount-options fault adds
+// as the volumes' own: one option each, on the allow-list of every
+// filesystem volume's type, and not one the volume already has (the boot
+// would mount it as before).
+func validateFaultMountOptions(p *field.Path, f Fault, vols []Volume) field.ErrorList {
+	var errs field.ErrorList
+	if f.MountOptions != nil && len(f.MountOptions) == 0 {
+		errs = append(errs, field.Required(p, "give at least one option, or leave it out for the default [sync]"))
+	}
+	if len(f.MountOptions) > MaxFaultOptions {
+		return append(errs, field.TooMany(p, len(f.MountOptions), MaxFaultOptions))
+	}
+	seen := map[string]bool{}
+	for j, o := range f.BootMountOptions() {
+		op := p.Index(j)
+		switch {
+		case strings.Contains(o, ","):
+			errs = append(errs, field.Invalid(op, o, "one option per list item (write them as separate items)"))
+			continue
+		case !mountOptionRE.MatchString(o):
+			errs = append(errs, field.Invalid(op, o, "must be one mount option of letters, digits and _.:=+/- (at most 128)"))
+			continue
+		case seen[o]:
+			errs = append(errs, field.Duplicate(op, o))
+			continue
+		}
+		seen[o] = true
+		for i, v := range vols {
+			if v.Backing != BackingFilesystem {
+				continue
+			}
+			if err := CheckMountOption(v.FSType, o); err != nil {
+				errs = append(errs, field.Invalid(op, o, fmt.Sprintf("volume %q: %v", v.Name, err)))
+			} else if slices.Contains(v.MountOptions, o) {
+				errs = append(errs, field.Invalid(op, o, fmt.Sprintf("spec.volumes[%d].mountOptions has it already: the next boot would mount %q as before", i, v.Name)))
+			}
+		}
+	}
+	return errs
+}
+
+// validateFaultMemory checks the memory-squeeze limit: a quantity the probe
+// can run under, not one that kills it (the run would stop instead of
+// failing its budgets). A readwrite copy's buffer of chunkSize is anonymous
+// memory charged to the same cgroup, with room for the garbage collector's
+// second: measured on kind, 16Mi chunks are killed under 32Mi and run under
+// 48Mi.
+func validateFaultMemory(p *field.Path, f Fault, w Workload) field.ErrorList {
+	n, err := f.MemoryLimitBytes()
+	if err != nil {
+		return field.ErrorList{field.Invalid(p, f.MemoryLimit, err.Error())}
+	}
+	if n < MinFaultMemoryBytes || n > MaxFaultMemoryBytes {
+		return field.ErrorList{field.Invalid(p, f.MemoryLimit, "must be 8Mi to 1Ti (below 8Mi the probe itself is killed for memory)")}
+	}
+	if m, _ := probe.ParseMethod(w.Method); m == probe.MethodReadWrite {
+		if chunk, err := ParseBytes(w.ChunkSize); err == nil && n < 2*chunk+2*MinFaultMemoryBytes {
+			return field.ErrorList{field.Invalid(p, f.MemoryLimit, fmt.Sprintf("a readwrite copy holds buffers of chunkSize %s in the same cgroup: must be at least 2 x chunkSize + 16Mi (%s)",
+				w.ChunkSize, probe.FormatSize(2*chunk+2*MinFaultMemoryBytes)))}
+		}
+	}
+	return nil
 }
