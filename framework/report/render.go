@@ -14,7 +14,7 @@ import (
 )
 
 // Formats Render knows.
-var Formats = []string{"text", "markdown", "junit", "json"}
+var Formats = []string{"text", "markdown", "junit", "json", "html", "openmetrics"}
 
 // Render writes r in format.
 func Render(w io.Writer, r *Result, format string) error {
@@ -29,6 +29,10 @@ func Render(w io.Writer, r *Result, format string) error {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(r)
+	case "html":
+		return HTML(w, r)
+	case "openmetrics":
+		return OpenMetrics(w, r)
 	}
 	return fmt.Errorf("unknown format %q (want %s)", format, strings.Join(Formats, ", "))
 }

@@ -139,6 +139,11 @@ func fixture(kind string) *Result {
 	return r
 }
 
+// goldenExt is the golden file extension of each format.
+func goldenExt(format string) string {
+	return map[string]string{"text": "txt", "markdown": "md", "junit": "xml", "json": "json", "html": "html", "openmetrics": "prom"}[format]
+}
+
 func TestGolden(t *testing.T) {
 	t.Parallel()
 	for _, fx := range []struct {
@@ -156,7 +161,7 @@ func TestGolden(t *testing.T) {
 				if err := Render(&buf, r, f); err != nil {
 					t.Fatal(err)
 				}
-				golden := filepath.Join("testdata", name+"."+map[string]string{"text": "txt", "markdown": "md", "junit": "xml", "json": "json"}[f])
+				golden := filepath.Join("testdata", name+"."+goldenExt(f))
 				if *update {
 					if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
 						t.Fatal(err)

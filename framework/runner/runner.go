@@ -1092,7 +1092,9 @@ func (r *Run) nodeReady(ctx context.Context) bool {
 
 func (r *Run) storageClasses() []string { return slices.Clone(r.classes) }
 
-// WriteOutputs writes result.json, summary.txt, summary.md and junit.xml.
+// WriteOutputs writes result.json, summary.txt, summary.md, junit.xml,
+// report.html (one self-contained page with the plots) and metrics.prom
+// (OpenMetrics, for node_exporter's textfile collector or a Pushgateway).
 func WriteOutputs(dir string, res *report.Result) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("output dir: %w", err)
@@ -1104,7 +1106,8 @@ func WriteOutputs(dir string, res *report.Result) error {
 	if err := os.WriteFile(filepath.Join(dir, "result.json"), b, 0o644); err != nil {
 		return err
 	}
-	for file, format := range map[string]string{"summary.txt": "text", "summary.md": "markdown", "junit.xml": "junit"} {
+	for file, format := range map[string]string{"summary.txt": "text", "summary.md": "markdown", "junit.xml": "junit",
+		"report.html": "html", "metrics.prom": "openmetrics"} {
 		f, err := os.Create(filepath.Join(dir, file))
 		if err != nil {
 			return err

@@ -3,6 +3,7 @@ package app
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/pvreboot/pvreboot/cmd/internal/exitcode"
 	"github.com/pvreboot/pvreboot/framework/budget"
@@ -44,15 +45,25 @@ func newValidateCmd(g *globals) *cobra.Command {
 
 func newReportCmd(g *globals) *cobra.Command {
 	var format string
+	var gate bool
 	cmd := &cobra.Command{
 		Use:   "report RESULT.json",
-		Short: "Render a run's Result (or a probe report) as text, Markdown, JUnit or JSON",
+		Short: "Render a run's Result (or a probe report) as text, Markdown, JUnit, JSON, HTML or OpenMetrics",
+		Long: "report renders a Result and exits 0 whatever its verdict, so that it can feed a step summary,\n" +
+			"a dashboard or a metrics collector. With --gate it exits 1 when the verdict is FAIL (a budget\n" +
+			"failed) and 3 when the run recorded errors, as the run itself did.\n\n" +
+			"html is one self-contained page (inline SVG plots, nothing fetched); openmetrics is the\n" +
+			"OpenMetrics text a run writes as metrics.prom (node_exporter's textfile collector and the\n" +
+			"Pushgateway read it).",
 		Example: `  pvreboot report _artifacts/result.json --format markdown >> "$GITHUB_STEP_SUMMARY"
+  pvreboot report _artifacts/result.json -o html > report.html
+  pvreboot report _artifacts/result.json -o openmetrics > /var/lib/node_exporter/textfile/pvreboot.prom
+  pvreboot report _artifacts/result.json --gate          # exit 1 on FAIL
   pvreboot probe --dir /mnt/disk -o json > probe.json && pvreboot report probe.json`,
 		Args: exactArgs(1, "RESULT.json"),
 		RunE: func(_ *cobra.Command, args []string) error {
 			if !contains(report.Formats, format) {
-				return exitcode.Usagef("--format: unknown format %q (want text, markdown, junit or json)", format)
+				return exitcode.Usagef("--format: unknown format %q (want %s)", format, strings.Join(report.Formats, ", "))
 			}
 			r, err := report.ReadFile(args[0])
 			if err != nil {
@@ -61,13 +72,21 @@ func newReportCmd(g *globals) *cobra.Command {
 			if err := report.Render(g.s.Out, r, format); err != nil {
 				return err
 			}
+			if !gate {
+				return nil
+			}
+			if len(r.Errors) > 0 {
+				// Not an *exitcode.Error: an infrastructure failure (exit 3).
+				return fmt.Errorf("the result records %d run error(s), first: %s", len(r.Errors), r.Errors[0])
+			}
 			if len(r.Verdict.Results) > 0 && !r.Verdict.Pass {
-				return exitcode.ViolationError(errors.New("the result's verdict is FAIL"))
+				return exitcode.ViolationError(fmt.Errorf("the result's verdict is FAIL: %d budget(s) violated", len(r.Verdict.Failures())))
 			}
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&format, "format", "text", "text, markdown, junit or json")
+	cmd.Flags().StringVarP(&format, "format", "o", "text", strings.Join(report.Formats, ", "))
+	cmd.Flags().BoolVar(&gate, "gate", false, "exit 1 when the verdict is FAIL, 3 when the run recorded errors (default: exit 0 whatever the verdict)")
 	return cmd
 }
 
