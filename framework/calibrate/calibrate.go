@@ -64,11 +64,15 @@ type BudgetNoise struct {
 	// relative or statistical one.
 	Trials int `json:"trials"`
 	Alarms int `json:"alarms"`
-	// Rate is Alarms/Trials and RateHi its one-sided upper bound at
-	// Confidence (Clopper-Pearson). Pairs share repeats, so the bound is
-	// optimistic for those budgets; the note says so.
-	Rate   float64 `json:"rate"`
-	RateHi float64 `json:"rateHi"`
+	// Rate is Alarms/Trials. RateHi is a one-sided upper bound of the
+	// false-alarm rate at Confidence (Clopper-Pearson) on independent
+	// trials only: the repeats for an absolute budget; for a paired budget
+	// the disjoint pairs (1,2), (3,4), ..., since pairs that share a repeat
+	// are not independent. BoundTrials and BoundAlarms are what it rests on.
+	Rate        float64 `json:"rate"`
+	RateHi      float64 `json:"rateHi"`
+	BoundTrials int     `json:"boundTrials"`
+	BoundAlarms int     `json:"boundAlarms"`
 	// Worst is the measured value closest to (or past) the limit, in the
 	// budget's unit.
 	Worst float64 `json:"worst"`
@@ -78,8 +82,8 @@ type BudgetNoise struct {
 	MinPValue float64 `json:"minPValue,omitempty"`
 }
 
-// Metrics whose noise is reported.
-var Metrics = []string{"p50", "p90", "p99", "max", "mean", "throughput"}
+// Metrics returns the metrics whose noise is reported.
+func Metrics() []string { return []string{"p50", "p90", "p99", "max", "mean", "throughput"} }
 
 // Compute judges the scenario's budgets (specs, in scenario form, and the
 // same budgets as evaluated, in the same order) on repeats of one phase.
@@ -92,7 +96,7 @@ func Compute(name, phase string, specs []scenario.Budget, budgets []budget.Budge
 		return nil, fmt.Errorf("calibration: %d budget specs for %d budgets", len(specs), len(budgets))
 	}
 	c := &Calibration{Scenario: name, Phase: phase, Repeats: len(repeats), At: time.Now().UTC()}
-	for _, m := range Metrics {
+	for _, m := range Metrics() {
 		n, err := noise(m, repeats)
 		if err != nil {
 			return nil, fmt.Errorf("calibration: %s: %w", m, err)
@@ -107,7 +111,7 @@ func Compute(name, phase string, specs []scenario.Budget, budgets []budget.Budge
 		paired = paired || b.Kind != budget.Absolute
 	}
 	if paired {
-		c.Notes = append(c.Notes, fmt.Sprintf("relative and statistical budgets are judged on the %d ordered pairs of repeats; pairs share repeats, so their false-alarm bounds are optimistic: more repeats tighten them", len(repeats)*(len(repeats)-1)))
+		c.Notes = append(c.Notes, fmt.Sprintf("relative and statistical budgets are judged on the %d ordered pairs of repeats; pairs that share a repeat are not independent, so their upper bound rests on the %d disjoint pairs only: more repeats tighten it", len(repeats)*(len(repeats)-1), len(repeats)/2))
 	}
 	return c, nil
 }
@@ -144,7 +148,7 @@ func judge(b budget.Budget, repeats []budget.Phase) BudgetNoise {
 	if b.Kind == budget.Absolute && b.Metric == "throughput" {
 		worst = math.Inf(1)
 	}
-	eval := func(phases map[string]budget.Phase) {
+	eval := func(phases map[string]budget.Phase) bool {
 		r := budget.Evaluate([]budget.Budget{b}, phases).Results[0]
 		bn.Trials++
 		if !r.Pass {
@@ -159,15 +163,26 @@ func judge(b budget.Budget, repeats []budget.Phase) BudgetNoise {
 		if b.Kind == budget.Statistical {
 			bn.MinPValue = math.Min(bn.MinPValue, r.PValue)
 		}
+		return !r.Pass
 	}
 	for i := range repeats {
 		if b.Kind == budget.Absolute {
-			eval(map[string]budget.Phase{b.Phase: repeats[i]})
+			if eval(map[string]budget.Phase{b.Phase: repeats[i]}) {
+				bn.BoundAlarms++
+			}
+			bn.BoundTrials++
 			continue
 		}
 		for j := range repeats {
-			if i != j {
-				eval(map[string]budget.Phase{b.RelativeTo: repeats[i], b.Phase: repeats[j]})
+			if i == j {
+				continue
+			}
+			alarm := eval(map[string]budget.Phase{b.RelativeTo: repeats[i], b.Phase: repeats[j]})
+			if i%2 == 0 && j == i+1 {
+				bn.BoundTrials++
+				if alarm {
+					bn.BoundAlarms++
+				}
 			}
 		}
 	}
@@ -176,7 +191,7 @@ func judge(b budget.Budget, repeats []budget.Phase) BudgetNoise {
 	}
 	bn.Worst = worst
 	bn.Rate = float64(bn.Alarms) / float64(bn.Trials)
-	bn.RateHi = UpperBound(bn.Alarms, bn.Trials, Confidence)
+	bn.RateHi = UpperBound(bn.BoundAlarms, bn.BoundTrials, Confidence)
 	return bn
 }
 
@@ -212,13 +227,15 @@ func suggest(spec scenario.Budget, b budget.Budget, c *Calibration, repeats []bu
 			out.Min = &t
 			return out
 		}
-		d := scenario.Duration{Duration: roundDuration(n.Max * Headroom)}
+		d := scenario.Duration{Duration: min(roundDuration(n.Max*Headroom), scenario.MaxLatencyBudget)}
 		out.Max = &d
 	case budget.Relative:
 		n := metricNoise(b.Metric)
-		out.MaxRatio = math.Max(roundRatio(n.MaxRatio*Headroom), 1.5)
+		out.MaxRatio = min(math.Max(roundRatio(n.MaxRatio*Headroom), 1.5), scenario.MaxRatio)
 	case budget.Statistical:
-		// The statistical budget's own point estimate over the pairs.
+		// The test fails exactly when the lower end of the ratio's
+		// interval is above maxSlowdown: the worst lower end over the pairs
+		// is how far the noise alone reaches.
 		worst := 1.0
 		for i := range repeats {
 			for j := range repeats {
@@ -228,13 +245,13 @@ func suggest(spec scenario.Budget, b budget.Budget, c *Calibration, repeats []bu
 				probe := b
 				probe.MaxSlowdown = 1
 				r := budget.Evaluate([]budget.Budget{probe}, map[string]budget.Phase{b.RelativeTo: repeats[i], b.Phase: repeats[j]}).Results[0]
-				if r.Measured > worst && !math.IsInf(r.Measured, 0) {
-					worst = r.Measured
+				if r.CILo > worst && !math.IsInf(r.CILo, 0) {
+					worst = r.CILo
 				}
 			}
 		}
 		st := *spec.Statistical
-		st.MaxSlowdown = math.Max(roundRatio(worst*Headroom), 1.2)
+		st.MaxSlowdown = min(math.Max(roundRatio(worst*Headroom), 1.2), scenario.MaxRatio)
 		out.Statistical = &st
 	}
 	return out

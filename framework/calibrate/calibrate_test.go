@@ -93,7 +93,7 @@ func TestCompute(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Log("\n" + out.String())
-	if len(c.Noise) != len(Metrics) || len(c.Budgets) != 4 || len(c.Suggested) != 4 {
+	if len(c.Noise) != len(Metrics()) || len(c.Budgets) != 4 || len(c.Suggested) != 4 {
 		t.Fatalf("noise %d, budgets %d, suggested %d", len(c.Noise), len(c.Budgets), len(c.Suggested))
 	}
 	for _, n := range c.Noise {

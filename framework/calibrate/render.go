@@ -33,13 +33,13 @@ func Text(w io.Writer, c *Calibration) error {
 	}
 	fmt.Fprintln(w, "\nbudgets on this noise (every failure is a false alarm)")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "budget\ttrials\tfalse alarms\trate (%.0f%% upper bound)\tworst seen\tlimit\tmin p\n", 100*Confidence)
+	fmt.Fprintf(tw, "budget\ttrials\tfalse alarms\trate\t%.0f%% upper bound (independent trials)\tworst seen\tlimit\tmin p\n", 100*Confidence)
 	for _, b := range c.Budgets {
 		p := "-"
 		if b.MinPValue > 0 {
 			p = fmt.Sprintf("%.3g", b.MinPValue)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f%% (<= %.0f%%)\t%s\t%s\t%s\n", b.Name, b.Trials, b.Alarms, 100*b.Rate, 100*b.RateHi, value(b.Unit, b.Worst), value(b.Unit, b.Limit), p)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f%%\t<= %.0f%% (%d of %d)\t%s\t%s\t%s\n", b.Name, b.Trials, b.Alarms, 100*b.Rate, 100*b.RateHi, b.BoundAlarms, b.BoundTrials, value(b.Unit, b.Worst), value(b.Unit, b.Limit), p)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -62,6 +62,9 @@ const (
 	workloadPodName       = "pvreboot-workload"
 )
 
+// ErrNoReboot is a reboot asked of a run made with Config.NoReboot.
+var ErrNoReboot = errors.New("runner: this run was made never to reboot (NoReboot): its reboot plan was not checked")
+
 // Config of one run.
 type Config struct {
 	Scenario    *scenario.Scenario
@@ -616,6 +619,10 @@ func (r *Run) Baseline(ctx context.Context) error {
 // Reboot injects pre-reboot faults, reboots the node the scenario's number
 // of times and waits for the node and the same workload pod to come back.
 func (r *Run) Reboot(ctx context.Context) error {
+	if r.cfg.NoReboot {
+		// Its plan was never checked: it must not reboot anything.
+		return ErrNoReboot
+	}
 	s := r.cfg.Scenario
 	return r.timed(StepReboot, fmt.Sprintf("reboot: %s of %s x%d", r.cfg.Rebooter.Method(), r.node, s.Spec.Reboot.Times()), func() error {
 		if err := r.injectFaults(ctx, fault.Fault.BeforeReboot); err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -106,7 +107,15 @@ func writeCalibration(dir string, res *report.Result, c *calibrate.Calibration) 
 		return fmt.Errorf("output dir: %w", err)
 	}
 	files := map[string]func(io.Writer) error{"result.json": func(w io.Writer) error { return writeJSON(w, res) }}
-	if c != nil {
+	if c == nil {
+		// No calibration: none from an earlier one may stay beside this
+		// result for run --calibration to pick up.
+		for _, name := range []string{"calibration.json", "calibration.txt", "budgets.yaml"} {
+			if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+		}
+	} else {
 		files["calibration.json"] = func(w io.Writer) error { return writeJSON(w, c) }
 		files["calibration.txt"] = func(w io.Writer) error { return calibrate.Text(w, c) }
 		files["budgets.yaml"] = func(w io.Writer) error { return calibrate.YAML(w, c) }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/pvreboot/pvreboot/framework/calibrate"
+	"github.com/pvreboot/pvreboot/framework/report"
 )
 
 func TestCalibrateAndRunCalibrationBadInputExit2(t *testing.T) {
@@ -71,5 +72,29 @@ func TestCalibrateAndRunCalibrationBadInputExit2(t *testing.T) {
 				t.Errorf("stderr %q does not contain %q", stderr, tt.want)
 			}
 		})
+	}
+}
+
+// A calibration that failed leaves no calibration of an earlier one beside
+// its result.
+func TestWriteCalibrationRemovesStaleFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	c := &calibrate.Calibration{Scenario: "s", Phase: "baseline", Repeats: 2}
+	if err := writeCalibration(dir, &report.Result{Schema: report.Schema}, c); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"calibration.json", "calibration.txt", "budgets.yaml", "result.json"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Fatalf("%s not written: %v", f, err)
+		}
+	}
+	if err := writeCalibration(dir, &report.Result{Schema: report.Schema}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"calibration.json", "calibration.txt", "budgets.yaml"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
+			t.Errorf("%s of the earlier calibration is still there", f)
+		}
 	}
 }

@@ -117,7 +117,7 @@ func newRunCmd(g *globals) *cobra.Command {
 			}
 			fmt.Fprintln(g.s.Out)
 			_ = report.Text(g.s.Out, run.Result)
-			fmt.Fprintf(g.s.Out, "\nresults in %s (result.json, summary.txt, summary.md, junit.xml)\n", outputDir)
+			fmt.Fprintf(g.s.Out, "\nresults in %s (result.json, summary.txt, summary.md, junit.xml, report.html, metrics.prom)\n", outputDir)
 			if lb := (*runner.LeftBehindError)(nil); errors.As(runErr, &lb) {
 				fmt.Fprintf(g.s.Err, "\nleft behind by run %s:\n  %s\nonce the cluster and node answer, remove it with:\n  %s\n",
 					lb.Run, strings.Join(lb.Items, "\n  "), finishCommand(lb.Run, s, resolvedKubeconfig(cf.kubeconfig, s, g.env), cf.kubeContext, cf.probeImage))
