@@ -520,6 +520,24 @@ func (p *Provisioner) Device(ctx context.Context, v *Volume) (string, error) {
 	return lines[0], nil
 }
 
+// DirectIO turns direct I/O on for the loop devices over a filesystem or
+// block volume's image (a filesystem's loop comes from its mount unit at
+// every boot, without it) and returns what the kernel kept, one "loopN 1" or
+// "loopN 0" per device. A directory volume has none: "".
+func (p *Provisioner) DirectIO(ctx context.Context, v *Volume) (string, error) {
+	if err := checkVolume(v); err != nil {
+		return "", err
+	}
+	if v.Backing == Directory {
+		return "", nil
+	}
+	out, err := p.nodes.NodeExec(ctx, v.Node, nil, scriptArgv(scriptLoopDirectIO, v.Image)...)
+	if err != nil {
+		return "", fmt.Errorf("direct I/O for the loop device of %s on node %s: %w", v.Path, v.Node, err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
 // hexMajorMinor turns stat's "%t:%T" (hex) into decimal major:minor.
 func hexMajorMinor(s string) (string, error) {
 	maj, min, ok := strings.Cut(s, ":")

@@ -98,6 +98,9 @@ func TestNodeLayerRefusesHostileValues(t *testing.T) {
 			if _, err := p.Device(context.Background(), v); !errors.Is(err, ErrUnsafe) {
 				t.Fatalf("Device: %v, want ErrUnsafe", err)
 			}
+			if _, err := p.DirectIO(context.Background(), v); !errors.Is(err, ErrUnsafe) {
+				t.Fatalf("DirectIO: %v, want ErrUnsafe", err)
+			}
 			if len(rec.cmds) > 0 {
 				t.Fatalf("ran node commands: %q", rec.cmds[0].argv)
 			}

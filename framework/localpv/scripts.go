@@ -18,6 +18,7 @@ const (
 	scriptLoopAttach   = "loop-attach"
 	scriptLoopDetach   = "loop-detach"
 	scriptListBackings = "list-backings"
+	scriptLoopDirectIO = "loop-direct-io"
 )
 
 func script(name string) string {
@@ -40,7 +41,7 @@ func scriptArgv(name string, args ...string) []string {
 // test that no node command is built from a value).
 func Scripts() map[string]string {
 	out := map[string]string{}
-	for _, n := range []string{scriptTeardown, scriptLoopAttach, scriptLoopDetach, scriptListBackings} {
+	for _, n := range []string{scriptTeardown, scriptLoopAttach, scriptLoopDetach, scriptListBackings, scriptLoopDirectIO} {
 		out[n] = script(n)
 	}
 	return maps.Clone(out)
