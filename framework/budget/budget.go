@@ -21,8 +21,6 @@ type Phase struct {
 	Iterations [][]float64
 	// BytesPerSecond is the phase's overall throughput.
 	BytesPerSecond float64
-	// IterationBytesPerSecond is each copy's throughput, in order.
-	IterationBytesPerSecond []float64
 	// Blind, when set, says why this phase's calls cannot see the data path
 	// ("copies shared extents (reflink): no data was read"). Every budget
 	// judged on the phase warns so; it does not by itself fail.
@@ -278,11 +276,16 @@ func relative(r Result, b Budget, p, ref Phase) Result {
 
 // statistical tests H0 "the phase is no slower than MaxSlowdown x the
 // reference" against H1 "it is", with the copy as the unit (see copies.go):
-// a one-sided Mann-Whitney U test (exact up to 50 copies a side, as
-// go-moremath computes it) of the copies' median call latencies against the
-// reference's scaled by MaxSlowdown. The budget fails when the
-// test is significant at Alpha, so noise alone fails at most Alpha of the
-// time, and it fails closed when the test cannot be computed.
+// a one-sided Mann-Whitney U test of the copies' median call latencies
+// against the reference's scaled by MaxSlowdown. go-moremath computes it
+// exactly up to 50 copies a side without ties and up to 25 with tied
+// medians (stats.MannWhitneyExactLimit, MannWhitneyTiesExactLimit), beyond
+// by its normal approximation. The budget fails when the test is
+// significant at Alpha, so noise alone fails at most Alpha of the time,
+// provided the phase's copies are a rescaling of the reference's (copies.go):
+// a phase whose copies merely spread more than the reference's, at the same
+// median, can fail more often than that. It fails closed when the test cannot
+// be computed, or either side has more than MaxCopies copies.
 func statistical(r Result, b Budget, p, ref Phase) Result {
 	r.Metric, r.Unit, r.Limit = "copy median", "ratio", b.MaxSlowdown
 	if !(b.MaxSlowdown > 0) || math.IsInf(b.MaxSlowdown, 0) || !(b.Alpha > 0 && b.Alpha < 1) {
@@ -305,8 +308,9 @@ func copiesTest(r Result, b Budget, x, y []float64) Result {
 	est, ok := estimateRatio(x, y, b.Alpha)
 	r.Measured = est.Estimate
 	if !ok || !Reachable(len(x), len(y), b.Alpha) {
-		r.Detail = fmt.Sprintf("%s per-copy median x%s of %s, but %d vs %d copies can never reach p < %g with the copy as the unit (%d vs %d needed): fails closed",
-			b.Phase, fmtRatio(est.Estimate), b.RelativeTo, len(x), len(y), b.Alpha, MinIterations(b.Alpha), MinIterations(b.Alpha))
+		minN := MinIterations(b.Alpha)
+		r.Detail = fmt.Sprintf("%s per-copy median x%s of %s, but %d vs %d copies can never reach p < %g with the copy as the unit (the smallest p of %d vs %d copies is %.3g; the smallest equal split that can is %d vs %d): fails closed",
+			b.Phase, fmtRatio(est.Estimate), b.RelativeTo, len(x), len(y), b.Alpha, len(x), len(y), SmallestP(len(x), len(y)), minN, minN)
 		return r
 	}
 	r.Confidence, r.CILo, r.CIHi = est.Confidence, est.Lo, est.Hi

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -164,7 +165,7 @@ func TestStatisticalFailsClosed(t *testing.T) {
 	tests := []struct {
 		name   string
 		b      Budget
-		a      Phase
+		a, ref Phase // ref defaults to good
 		detail string
 	}{
 		{name: "calls without copies", b: b, a: Phase{CallNs: good.CallNs}, detail: "a has 25 calls but no per-copy grouping"},
@@ -173,7 +174,8 @@ func TestStatisticalFailsClosed(t *testing.T) {
 		{name: "zero latency", b: b, a: withCopy([]float64{0, 0, 0}), detail: "not a positive finite time"},
 		{name: "NaN latency", b: b, a: withCopy([]float64{1e6, math.NaN(), 2e6}), detail: "median call latency NaN"},
 		{name: "infinite latency", b: b, a: withCopy([]float64{math.Inf(1)}), detail: "median call latency +Inf"},
-		{name: "too few copies", b: b, a: copiesAt(30, 31, 32), detail: "3 vs 5 copies can never reach p < 0.01 with the copy as the unit (5 vs 5 needed): fails closed"},
+		{name: "too few copies", b: b, a: copiesAt(30, 31, 32), detail: "3 vs 5 copies can never reach p < 0.01 with the copy as the unit (the smallest p of 3 vs 5 copies is 0.0179; the smallest equal split that can is 5 vs 5): fails closed"},
+		{name: "one copy against many", b: b, a: copiesAt(30), ref: manyCopies(60), detail: "1 vs 60 copies can never reach p < 0.01 with the copy as the unit (the smallest p of 1 vs 60 copies is 0.0"},
 		{name: "all equal", b: Budget{Kind: Statistical, Phase: "a", RelativeTo: "b", MaxSlowdown: 1, Alpha: 0.01}, a: copiesAt(12, 12, 12, 12, 12), detail: "the U test failed"},
 		{name: "alpha zero", b: Budget{Kind: Statistical, Phase: "a", RelativeTo: "b", MaxSlowdown: 1.5}, a: good, detail: "out of range: fails closed"},
 		{name: "maxSlowdown NaN", b: Budget{Kind: Statistical, Phase: "a", RelativeTo: "b", MaxSlowdown: math.NaN(), Alpha: 0.01}, a: good, detail: "out of range: fails closed"},
@@ -182,6 +184,9 @@ func TestStatisticalFailsClosed(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			ref := good
+			if len(tt.ref.Iterations) > 0 {
+				ref = tt.ref
+			}
 			if tt.name == "all equal" {
 				ref = copiesAt(12, 12, 12, 12, 12)
 			}
@@ -197,6 +202,80 @@ func TestStatisticalFailsClosed(t *testing.T) {
 				t.Errorf("detail %q is not one line", r.Detail)
 			}
 		})
+	}
+}
+
+// manyCopies is n one-call copies of 10ms, 10.01ms, ...
+func manyCopies(n int) Phase {
+	p := Phase{Iterations: make([][]float64, n)}
+	for i := range p.Iterations {
+		p.Iterations[i] = []float64{10e6 + float64(i)*1e4}
+	}
+	return p
+}
+
+// More than MaxCopies copies on either side fails closed before the n x m
+// pairwise ratios are made: a hostile result cannot make the budget
+// allocate gigabytes. Not parallel: it counts the bytes allocated.
+func TestStatisticalCopiesCapped(t *testing.T) {
+	if MaxCopies != 1000 {
+		t.Errorf("MaxCopies = %d, the test below assumes 1000", MaxCopies)
+	}
+	b := Budget{Kind: Statistical, Phase: "a", RelativeTo: "b", MaxSlowdown: 1.5, Alpha: 0.01}
+	over, at := manyCopies(MaxCopies+1), manyCopies(MaxCopies)
+	for _, tt := range []struct {
+		name   string
+		a, ref Phase
+		detail string
+	}{
+		{name: "phase", a: over, ref: at, detail: "a has 1001 copies, more than the 1000 a statistical budget compares"},
+		{name: "reference", a: at, ref: over, detail: "b has 1001 copies, more than the 1000 a statistical budget compares"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			r := Evaluate([]Budget{b}, map[string]Phase{"a": tt.a, "b": tt.ref}).Results[0]
+			runtime.ReadMemStats(&after)
+			if r.Pass || !strings.Contains(r.Detail, tt.detail) || !strings.HasSuffix(r.Detail, ": fails closed") {
+				t.Errorf("result %+v, want a failure with %q", r, tt.detail)
+			}
+			// Failing closed costs the copies' medians at most (some 40 KB),
+			// never the 8 MB of a million pairwise ratios.
+			if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
+				t.Errorf("%d bytes allocated to fail closed", n)
+			}
+		})
+	}
+	// At the cap the test runs.
+	r := Evaluate([]Budget{b}, map[string]Phase{"a": at, "b": at}).Results[0]
+	if !r.Pass || !strings.Contains(r.Detail, "n=1000/1000 copies") {
+		t.Errorf("at the cap: %+v", r)
+	}
+}
+
+// Beyond the exact limit SmallestP is what the library's approximation
+// gives, so that Reachable and the test agree: 1 copy against 60 can never
+// reach 0.01, though 1/C(61, 1) is below it.
+func TestSmallestPMatchesTheUTestBeyondTheExactLimit(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ n, m int }{{1, 60}, {60, 1}, {3, 51}, {51, 51}, {5, 5}, {50, 50}} {
+		fast, slow := make([]float64, tt.m), make([]float64, tt.n)
+		for i := range fast {
+			fast[i] = float64(i + 1)
+		}
+		for i := range slow {
+			slow[i] = float64(1000 + i)
+		}
+		res, err := stats.MannWhitneyUTest(fast, slow, stats.LocationLess)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := SmallestP(tt.n, tt.m); math.Abs(got-res.P) > 1e-12*max(1, res.P) && math.Abs(got/res.P-1) > 1e-9 {
+			t.Errorf("SmallestP(%d, %d) = %v, the U test's most extreme p = %v", tt.n, tt.m, got, res.P)
+		}
+	}
+	if Reachable(1, 60, 0.01) {
+		t.Errorf("Reachable(1, 60, 0.01), but the U test's smallest p is %v", SmallestP(1, 60))
 	}
 }
 

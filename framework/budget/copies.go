@@ -15,10 +15,18 @@ import (
 // copy differs from the rest, so calls are not independent and a test over
 // them gives p-values that are too small. Each copy is summarised by its
 // median call latency, which the cold first call does not move, and the
-// copies' medians go through an exact one-sided Mann-Whitney U test. At the
-// boundary of H0 (phase = maxSlowdown x reference) the copies' medians are
-// exchangeable, so the test holds alpha whatever happens between the calls
-// of a copy.
+// copies' medians go through a one-sided Mann-Whitney U test (exact for the
+// copy counts workloads use, see SmallestP).
+//
+// The alpha guarantee rests on one assumption: under H0 the phase's copies
+// are a rescaling of the reference's (the same distribution of copy
+// medians, only the scale moved), so at the boundary of H0 (phase =
+// maxSlowdown x reference) the copies' medians are exchangeable and the
+// test holds alpha whatever happens between the calls of a copy. A phase
+// whose copies spread much more than the reference's, with the same median,
+// breaks it: the U test can then take the spread for a slowdown more often
+// than alpha (simulation_test.go, TestSimulationUnequalSpread: copy spread
+// 0.6 against 0.05, 5 vs 5 copies, about 2% false alarms at alpha 1%).
 //
 // Chosen by simulation (simulation_test.go: 5 vs 5 copies of 16 calls,
 // correlated inside a copy). The per-call test it replaced raised false
@@ -55,21 +63,41 @@ func Reachable(n, m int, alpha float64) bool {
 
 // SmallestP is the smallest p-value n copies against m can give: the most
 // extreme outcome (every copy of the phase slower than every scaled copy of
-// the reference) has probability 1/C(n+m, n) under H0. It is 1 when either
-// side has no copies. (Above 50 copies a side the library's normal
-// approximation gives smaller p-values still; both are far below any
-// usable alpha there.)
+// the reference) has probability 1/C(n+m, n) under H0, which is what
+// go-moremath's exact U test gives up to stats.MannWhitneyExactLimit (50)
+// copies a side. Beyond, the library uses its normal approximation (with
+// continuity correction), and so does SmallestP: 1 copy against 1000 can
+// never reach 0.01 that way, although 1/C(1001, 1) is 0.001. It is 1 when
+// either side has no copies. (With tied copy medians the library is exact
+// only up to stats.MannWhitneyTiesExactLimit, 25, a side and approximates
+// beyond: above 50 a side its smallest p is then at most the value here,
+// but from 26 to 50 it can be larger, about 3e-10 at 26 vs 26 instead of
+// 1/C(52, 26), and more for very unequal sides.)
 func SmallestP(n, m int) float64 {
 	if n < 1 || m < 1 {
 		return 1
 	}
-	return 1 / mathx.Choose(n+m, n)
+	if n <= stats.MannWhitneyExactLimit && m <= stats.MannWhitneyExactLimit {
+		return 1 / mathx.Choose(n+m, n)
+	}
+	return uCDF(n, m, 0)
 }
 
+// MaxCopies bounds the copies on each side of a statistical budget: the
+// ratio's interval is read from all n x m pairwise ratios of the copies'
+// medians, so a hostile result with 40,000 copies a side would need some
+// 13 GB. A phase or reference with more copies fails closed.
+// scenario.MaxIterations keeps a scenario's workload within it.
+const MaxCopies = 1000
+
 // copyMedians returns the median call latency of each copy of a phase. A
-// phase without copies, a copy without calls or a median that is not a
-// positive finite number is an error: the test cannot be computed.
+// phase without copies or with more than MaxCopies, a copy without calls or
+// a median that is not a positive finite number is an error: the test
+// cannot be computed.
 func copyMedians(phase string, p Phase) ([]float64, error) {
+	if len(p.Iterations) > MaxCopies {
+		return nil, fmt.Errorf("%s has %d copies, more than the %d a statistical budget compares", phase, len(p.Iterations), MaxCopies)
+	}
 	if len(p.Iterations) == 0 {
 		if len(p.CallNs) > 0 {
 			return nil, fmt.Errorf("%s has %d calls but no per-copy grouping", phase, len(p.CallNs))
@@ -103,7 +131,8 @@ func median(xs []float64) float64 {
 }
 
 // logDiffs returns every pairwise log(x_i) - log(y_j), sorted: what the
-// Hodges-Lehmann estimate and the Moses interval are read from.
+// Hodges-Lehmann estimate and the Moses interval are read from. It holds
+// len(x) x len(y) floats, which MaxCopies bounds (8 MB).
 func logDiffs(x, y []float64) []float64 {
 	d := make([]float64, 0, len(x)*len(y))
 	for _, a := range x {
@@ -153,8 +182,9 @@ func estimateRatio(x, y []float64, alpha float64) (ratioInterval, bool) {
 }
 
 // uCDF is P(U <= u) for samples of n and m without ties under H0: exact
-// where go-moremath's U test is exact, else its normal approximation with
-// continuity correction.
+// where go-moremath's U test is exact without ties (up to
+// stats.MannWhitneyExactLimit, 50, a side), else its normal approximation
+// with continuity correction.
 func uCDF(n, m int, u float64) float64 {
 	if n <= stats.MannWhitneyExactLimit && m <= stats.MannWhitneyExactLimit {
 		return stats.UDist{N1: n, N2: m}.CDF(u)

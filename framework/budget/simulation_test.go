@@ -191,6 +191,39 @@ func TestSimulationFalseAlarms(t *testing.T) {
 	}
 }
 
+// TestSimulationUnequalSpread reports, without asserting, what the alpha
+// guarantee's assumption (copies.go: the phase's copies are a rescaling of
+// the reference's) is worth: here the phase has the reference's median
+// exactly at the H0 boundary, but its copies spread far more (copySigma 0.6
+// against 0.05), and the budget fails more often than alpha.
+func TestSimulationUnequalSpread(t *testing.T) {
+	ref := copyNoise{name: "steady", copySigma: 0.05, callSigma: 0.15, rho: 0.6, cold: 4, throttleX: 1}
+	phase := ref
+	phase.name, phase.copySigma = "spread", 0.6
+	t.Logf("reference copySigma %g, phase copySigma %g, same median, %d vs %d copies (report only)", ref.copySigma, phase.copySigma, simCopies, simCopies)
+	t.Logf("%4s %5s | %s", "H0", "alpha", "copies: false alarms (99% CI)")
+	stream := uint64(400)
+	for _, maxSlowdown := range []float64{1, 2} {
+		for _, alpha := range []float64{0.01, 0.05} {
+			stream++
+			b := Budget{Kind: Statistical, Phase: "after-reboot", RelativeTo: "baseline", MaxSlowdown: maxSlowdown, Alpha: alpha}
+			fails := 0
+			for seed := range uint64(simTrials) {
+				r := rand.New(rand.NewPCG(seed, stream))
+				phases := map[string]Phase{
+					"baseline":     simulatePhase(r, simCopies, simCalls, 1, ref),
+					"after-reboot": simulatePhase(r, simCopies, simCalls, maxSlowdown, phase),
+				}
+				if !Evaluate([]Budget{b}, phases).Pass {
+					fails++
+				}
+			}
+			lo, hi := clopperPearson(fails, simTrials, 0.99)
+			t.Logf("%3gx %5g | %5.2f%% (%5.2f%%..%5.2f%%)", maxSlowdown, alpha, 100*float64(fails)/simTrials, 100*lo, 100*hi)
+		}
+	}
+}
+
 // TestSimulationPower: a true 2x slowdown with any slowdown forbidden
 // (maxSlowdown 1) is caught from the default 5 vs 5 copies at alpha 0.01 in
 // at least 90% of trials when copies vary by 10-20%.

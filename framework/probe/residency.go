@@ -12,14 +12,27 @@ import (
 // residentBytes is how many of the first n bytes of f are in the page cache:
 // f is mapped read-only (nothing is faulted in), mincore(2) reports the
 // resident pages, and the mapping is removed. mincore reports page cache
-// pages only to a caller that owns the file or may write it; the probe owns
-// its source, and a device probe runs as root.
+// pages only to a caller that owns the file or may write it; to any other
+// caller Linux 5.2 and later report every page resident, so residentBytes
+// then refuses (see mincoreSeesCache). The probe owns its source, and a
+// device probe runs as root.
 func residentBytes(f *os.File, n int64) (int64, error) {
 	if n <= 0 {
 		return 0, nil
 	}
 	if n > math.MaxInt {
 		return 0, fmt.Errorf("mincore %s: %d bytes cannot be mapped", f.Name(), n)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return 0, fmt.Errorf("stat %s for mincore: %w", f.Name(), err)
+	}
+	euid := uint32(unix.Geteuid())
+	// Faccessat with AT_EACCESS asks the kernel's own write permission check
+	// (capabilities included) for the effective ids, as mincore does.
+	writable := unix.Faccessat(unix.AT_FDCWD, f.Name(), unix.W_OK, unix.AT_EACCESS) == nil
+	if !mincoreSeesCache(st.Uid, euid, writable) {
+		return 0, fmt.Errorf("mincore %s: the probe (uid %d) neither owns it (uid %d) nor may write it, and Linux 5.2 and later then report every page resident", f.Name(), euid, st.Uid)
 	}
 	m, err := unix.Mmap(int(f.Fd()), 0, int(n), unix.PROT_READ, unix.MAP_SHARED)
 	if err != nil {
@@ -43,6 +56,16 @@ func residentBytes(f *os.File, n int64) (int64, error) {
 	return res, nil
 }
 
+// mincoreSeesCache reports whether mincore(2) tells a caller with effective
+// uid euid the page cache's state of a file owned by owner: since Linux 5.2
+// (which closed a page cache side channel) it does only when the caller owns
+// the file or may write it, and otherwise reports every page resident. The
+// kernel also answers truthfully to a caller with CAP_FOWNER; such a caller
+// that neither owns nor may write the file is recorded as not measured.
+func mincoreSeesCache(owner, euid uint32, writable bool) bool {
+	return owner == euid || writable
+}
+
 // sourceResidency records on it how much of the source is cached before
 // its first call, or adds a note to notes (once) when that cannot be read.
 func sourceResidency(it *Iteration, f *os.File, n int64, notes *[]string) {
@@ -56,6 +79,11 @@ func sourceResidency(it *Iteration, f *os.File, n int64, notes *[]string) {
 	}
 	it.SourceResidentBytes = &res
 }
+
+// ColdResidentWarning is the share of the source (0..1) in page cache
+// before a cold copy's first call from which the eviction is said not to
+// have worked: the probe's text summary and the run's reports warn from it.
+const ColdResidentWarning = 0.5
 
 // ResidentFraction is the share of the source (0..1) in page cache before
 // the iteration's first call; ok is false when it was not measured.

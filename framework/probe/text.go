@@ -62,7 +62,7 @@ func WriteText(w io.Writer, r *Report) error {
 	if shared, _ := r.SharedExtents(); shared {
 		fmt.Fprintf(w, "WARNING: %s shared extents (reflink): no data was read or written; latency budgets on these copies cannot see the data path\n", r.Method)
 	}
-	if lo, hi, ok := r.SourceResidency(); ok && r.Cache == CacheCold && hi >= 0.5 {
+	if lo, hi, ok := r.SourceResidency(); ok && r.Cache == CacheCold && hi >= ColdResidentWarning {
 		fmt.Fprintf(w, "WARNING: cache cold, yet %s of the source was in page cache before the first call: the eviction did not work, the copies read from memory\n",
 			FormatResidency(lo, hi))
 	}

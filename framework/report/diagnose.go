@@ -106,20 +106,21 @@ func boolFact(b *bool) string {
 }
 
 // sortChanges puts the changes that explain a slowdown (causes) before the
-// ones that show it (symptoms): the volume's device and filesystem, cgroup
-// io limits, then mount options and memory cgroup limits, then readahead,
-// sysctls and the kernel; after them what the copies showed (data path,
-// cached source, memory pressure), and the boot last.
+// ones that show it (symptoms): first the copies' data path (a phase whose
+// copies shared extents has no latency to compare with the other's) and the
+// volume's device and filesystem, then cgroup io limits, then mount options
+// and memory cgroup limits, then readahead, sysctls and the kernel; after
+// them what the copies showed (cached source, memory pressure), and the
+// boot last.
 func sortChanges(out []Change) {
 	rank := func(c Change) int {
 		switch {
-		case strings.HasPrefix(c.Field, "mount.majorMinor"), strings.HasPrefix(c.Field, "mount.fsType"), c.Field == "statfsType",
+		case c.Field == fieldDataPath,
+			strings.HasPrefix(c.Field, "mount.majorMinor"), strings.HasPrefix(c.Field, "mount.fsType"), c.Field == "statfsType",
 			c.Field == "device.majorMinor", c.Field == "device.backingFile":
 			return 0
 		case strings.Contains(c.Field, "blkio"), strings.HasPrefix(c.Field, "cgroup.limits.io."):
 			return 1
-		case c.Field == fieldDataPath:
-			return 6
 		case c.Field == fieldSourceResident:
 			return 7
 		case strings.HasPrefix(c.Field, "cgroup.memory."):
@@ -168,7 +169,9 @@ const psiThreshold = 5.0
 
 // memorySymptoms lists the usage and pressure facts that grew markedly
 // (a counter from 0, or to at least twice; PSI above psiThreshold), not
-// every usage number that moved: they are symptoms of a memory limit.
+// every usage number that moved: they are symptoms of a memory limit. A
+// counter is compared only when both phases recorded it: a baseline without
+// it (an older report with no memory data) is not a baseline of zero.
 func memorySymptoms(a, b map[string]string) []memorySymptom {
 	counters := []struct{ key, meaning string }{
 		{"failcnt", "the memory cgroup hit memory.limit_in_bytes: its page cache was reclaimed under the copy (a symptom of the memory cgroup limit)"},
@@ -180,8 +183,8 @@ func memorySymptoms(a, b map[string]string) []memorySymptom {
 	var out []memorySymptom
 	for _, c := range counters {
 		bv, bok := parseCount(b[c.key])
-		av, _ := parseCount(a[c.key])
-		if bok && bv > av && (av == 0 || bv >= 2*av) {
+		av, aok := parseCount(a[c.key])
+		if aok && bok && bv > av && (av == 0 || bv >= 2*av) {
 			out = append(out, memorySymptom{c.key, a[c.key], b[c.key], c.meaning})
 		}
 	}
@@ -203,6 +206,8 @@ func memorySymptoms(a, b map[string]string) []memorySymptom {
 	return out
 }
 
+// parseCount reads a counter; ok is false when s is not one (absent, or
+// not a whole number).
 func parseCount(s string) (int64, bool) {
 	v, err := strconv.ParseInt(s, 10, 64)
 	return v, err == nil

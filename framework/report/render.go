@@ -102,10 +102,6 @@ func anyResident(rs []row) bool {
 	return false
 }
 
-// coldResident is the share of a cold source in page cache from which the
-// eviction is said not to have worked.
-const coldResident = 0.5
-
 // warnings are what makes a phase's numbers mean less than they seem: a
 // copy that moved no data, a cold cache that was not cold.
 func warnings(r *Result) []string {
@@ -121,7 +117,7 @@ func warnings(r *Result) []string {
 		case probe.DataPathUnknown:
 			out = append(out, fmt.Sprintf("%s: not known whether the copies moved data: %s", p.Name, note))
 		}
-		if lo, hi, ok := p.Probe.SourceResidency(); ok && p.Probe.Cache == probe.CacheCold && hi >= coldResident {
+		if lo, hi, ok := p.Probe.SourceResidency(); ok && p.Probe.Cache == probe.CacheCold && hi >= probe.ColdResidentWarning {
 			out = append(out, fmt.Sprintf("%s: cache cold, yet %s of the source was in page cache before the first call: the eviction did not work, the copies read from memory",
 				p.Name, probe.FormatResidency(lo, hi)))
 		}

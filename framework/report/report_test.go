@@ -300,6 +300,12 @@ func TestDiagnoseMemoryCgroup(t *testing.T) {
 			fields: "cgroup.memory.events.max cgroup.memory.events.oom cgroup.memory.pressure.some.avg10", mean: "hit memory.max"},
 		{name: "pressure that was already there", a: v2(nil, map[string]string{"pressure.some.avg10": "20.00"}),
 			b: v2(nil, map[string]string{"pressure.some.avg10": "30.00"})},
+		// An older baseline without memory data, or a value that is not a
+		// count, is no baseline of zero: nothing is compared.
+		{name: "baseline without memory data", a: v2(nil, nil),
+			b: v2(nil, map[string]string{"events.max": "12", "events.high": "3"})},
+		{name: "baseline counter that does not parse", a: v1(unlimited, map[string]string{"failcnt": "n/a"}),
+			b: v1(unlimited, map[string]string{"failcnt": "31"})},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -314,8 +320,10 @@ func TestDiagnoseMemoryCgroup(t *testing.T) {
 	}
 }
 
-// What the copies showed (data path, cached source, memory pressure) comes
-// after every cause, readahead included, and before the boot.
+// A change of data path comes first: a phase whose copies shared extents
+// has no latency to compare. What else the copies showed (cached source,
+// memory pressure) comes after every cause, readahead included, and before
+// the boot.
 func TestDiagnoseProbesRanksSymptomsAfterCauses(t *testing.T) {
 	t.Parallel()
 	a := fixture(fixtureHealthy).Phases[0].Probe
@@ -327,7 +335,7 @@ func TestDiagnoseProbesRanksSymptomsAfterCauses(t *testing.T) {
 	b.Env.Cgroup.Memory = map[string]string{"failcnt": "3"}
 	b.Env.BootID = "other"
 	cs := DiagnoseProbes("baseline", "after-reboot", a, b)
-	want := "cgroup.limits.blkio.throttle.read_bps_device device.readAheadKB copy.dataPath cache.sourceResident cgroup.memory.failcnt bootID"
+	want := "copy.dataPath cgroup.limits.blkio.throttle.read_bps_device device.readAheadKB cache.sourceResident cgroup.memory.failcnt bootID"
 	if got := fieldsOf(cs); got != want {
 		t.Fatalf("fields = %q\nwant     %q", got, want)
 	}

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"slices"
 	"time"
 
 	"github.com/pvreboot/pvreboot/framework/budget"
@@ -126,10 +125,7 @@ func (r *Result) BudgetPhases() map[string]budget.Phase {
 // PhaseFromProbe extracts budget input from a probe report: every call, and
 // the calls grouped by copy (iteration), the statistical budget's unit.
 func PhaseFromProbe(rep *probe.Report) budget.Phase {
-	p := budget.Phase{
-		BytesPerSecond:          rep.Summary.BytesPerSecond,
-		IterationBytesPerSecond: slices.Clone(rep.Summary.IterationBytesPerSecond),
-	}
+	p := budget.Phase{BytesPerSecond: rep.Summary.BytesPerSecond}
 	for _, it := range rep.Iterations {
 		ns := make([]float64, len(it.Calls))
 		for i, c := range it.Calls {

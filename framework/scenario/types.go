@@ -197,8 +197,10 @@ type Budget struct {
 	Statistical *Statistical `json:"statistical,omitempty"`
 }
 
-// Statistical: the phase's per-call latencies are not slower than those of
-// Against by more than MaxSlowdown, by a one-sided Mann-Whitney U test.
+// Statistical: the phase's copies are not slower than those of Against by
+// more than MaxSlowdown, by a one-sided Mann-Whitney U test on each copy's
+// median call latency: the copy (an iteration), not the call, is the unit,
+// so the workload needs enough iterations for Alpha (budget.MinIterations).
 type Statistical struct {
 	Against     string  `json:"against"`
 	MaxSlowdown float64 `json:"maxSlowdown"`
