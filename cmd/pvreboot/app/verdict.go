@@ -123,8 +123,8 @@ func newCompareCmd(g *globals) *cobra.Command {
 				phases = append(phases, report.PhaseFromProbe(p.Probe))
 			}
 			if nb, nn := len(phases[0].Iterations), len(phases[1].Iterations); !budget.Reachable(nn, nb, alpha) {
-				return exitcode.Usagef("%d vs %d copies can never reach p < %g with the copy as the unit: probe at least %d iterations per run, or raise --alpha",
-					nn, nb, alpha, budget.MinIterations(alpha))
+				return exitcode.Usagef("%d vs %d copies can never reach p < %g with the copy as the unit (the smallest p of %d vs %d copies is %.3g): probe at least %d iterations in each run, or raise --alpha",
+					nn, nb, alpha, nn, nb, budget.SmallestP(nn, nb), budget.MinIterations(alpha))
 			}
 			b := budget.Budget{Kind: budget.Statistical, Phase: "new", RelativeTo: "base", MaxSlowdown: maxSlowdown, Alpha: alpha}
 			v := budget.Evaluate([]budget.Budget{b}, map[string]budget.Phase{"base": phases[0], "new": phases[1]})
