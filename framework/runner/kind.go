@@ -2,9 +2,13 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path"
 	"path/filepath"
 	"time"
 
@@ -22,6 +26,11 @@ type KindSetup struct {
 	ProbeImage string
 	// BaseDir resolves a relative spec.cluster.kind.config.
 	BaseDir string
+	// Configs holds kind configs under the names scenarios give them
+	// (kind-config/two-workers.yaml); the CLI passes the copies built into
+	// it. A relative config with no such file under BaseDir is read from
+	// here (see KindConfigFile). Nil: files only.
+	Configs fs.FS
 	// SSHAgentSocket is the ssh-agent socket for the ssh method (cmd/ passes $SSH_AUTH_SOCK).
 	SSHAgentSocket string
 	Log            *slog.Logger
@@ -35,9 +44,12 @@ func Kind(ctx context.Context, s *scenario.Scenario, ks KindSetup) (Config, *kin
 	if k == nil {
 		return Config{}, nil, fmt.Errorf("scenario %s has no kind cluster", s.Metadata.Name)
 	}
-	cfgFile := k.Config
-	if cfgFile != "" && !filepath.IsAbs(cfgFile) && ks.BaseDir != "" {
-		cfgFile = filepath.Join(ks.BaseDir, cfgFile)
+	cfgFile, removeCfg, err := KindConfigFile(k.Config, ks.BaseDir, ks.Configs)
+	if err != nil {
+		return Config{}, nil, fmt.Errorf("spec.cluster.kind.config: %w", err)
+	}
+	if ks.Log != nil {
+		ks.Log.Info("kind config", "scenario", s.Metadata.Name, "config", k.Config, "file", cfgFile)
 	}
 	image := k.Image
 	if image == "" {
@@ -45,6 +57,7 @@ func Kind(ctx context.Context, s *scenario.Scenario, ks KindSetup) (Config, *kin
 	}
 	p := kindprovider.New(ks.Log, ks.Progress)
 	c, err := p.Create(ctx, kindprovider.CreateOptions{Name: k.Name, ConfigFile: cfgFile, Image: image, Reuse: true, ReplaceUnhealthy: true, WaitForReady: 3 * time.Minute})
+	removeCfg() // Create has read it
 	if err != nil {
 		return Config{}, nil, err
 	}
@@ -71,6 +84,51 @@ func Kind(ctx context.Context, s *scenario.Scenario, ks KindSetup) (Config, *kin
 	}
 	return Config{Scenario: s, Client: client, RESTConfig: rc, Nodes: c, Rebooter: rb, ProbeImage: ks.ProbeImage,
 		ClusterName: k.Name, Provider: "kind", Log: ks.Log, Progress: ks.Progress}, c, nil
+}
+
+// KindConfigFile resolves a kind config named by a scenario or a person to a
+// file kind can read. A file path wins: name itself when absolute, else
+// name under baseDir (the working directory when baseDir is empty) when
+// such a file exists. Otherwise the copy of that name in configs (e.g.
+// "kind-config/two-workers.yaml"), when it has one, is written to a
+// temporary file. remove deletes that file and is a no-op for a file path;
+// call it once the config has been read. A name found nowhere resolves to
+// its path under baseDir, for the reader to report as missing.
+func KindConfigFile(name, baseDir string, configs fs.FS) (file string, remove func(), err error) {
+	noop := func() {}
+	if name == "" || filepath.IsAbs(name) {
+		return name, noop, nil
+	}
+	file = name
+	if baseDir != "" {
+		file = filepath.Join(baseDir, name)
+	}
+	if _, err := os.Stat(file); !errors.Is(err, fs.ErrNotExist) {
+		return file, noop, nil // a file, or one that cannot be read: its reader says why
+	}
+	key := path.Clean(filepath.ToSlash(name))
+	if configs == nil || !fs.ValidPath(key) {
+		return file, noop, nil
+	}
+	raw, err := fs.ReadFile(configs, key)
+	if errors.Is(err, fs.ErrNotExist) {
+		return file, noop, nil
+	}
+	if err != nil {
+		return "", noop, fmt.Errorf("kind config %s: %w", name, err)
+	}
+	// Named as the original, so that kind's messages name the config.
+	dir, err := os.MkdirTemp("", "pvreboot-kind-config-")
+	if err != nil {
+		return "", noop, fmt.Errorf("kind config %s: %w", name, err)
+	}
+	remove = func() { _ = os.RemoveAll(dir) }
+	file = filepath.Join(dir, path.Base(key))
+	if err := os.WriteFile(file, raw, 0o600); err != nil {
+		remove()
+		return "", noop, fmt.Errorf("kind config %s: %w", name, err)
+	}
+	return file, remove, nil
 }
 
 // nodeLookup gives the command rebooter a node's name, InternalIP and providerID.

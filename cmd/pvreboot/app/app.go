@@ -96,7 +96,7 @@ func newRoot(s Streams, env map[string]string, live *liveRun) *cobra.Command {
 	// client-go logs through klog (e.g. "watch ended with error" while an API
 	// server restarts): route it into the same logger, quiet unless -v.
 	root.PersistentPreRun = func(*cobra.Command, []string) { klog.SetSlogLogger(g.logger()) }
-	root.AddCommand(newRunCmd(g), newCalibrateCmd(g), newProbeCmd(g), newValidateCmd(g), newReportCmd(g), newCompareCmd(g), newClusterCmd(g), newCleanupCmd(g), newImageCmd(g), newVersionCmd(g))
+	root.AddCommand(newRunCmd(g), newCalibrateCmd(g), newProbeCmd(g), newValidateCmd(g), newReportCmd(g), newCompareCmd(g), newClusterCmd(g), newScenarioCmd(g), newCleanupCmd(g), newImageCmd(g), newVersionCmd(g))
 	usage.Strict(root)
 	return root
 }

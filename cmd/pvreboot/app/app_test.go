@@ -107,7 +107,7 @@ func TestUsageMistakesExit2(t *testing.T) {
 		args []string
 		want string
 	}{
-		{args: nil, want: "pvreboot: want a command (calibrate, cleanup, cluster, compare, completion, image, probe, report, run, validate, version)"},
+		{args: nil, want: "pvreboot: want a command (calibrate, cleanup, cluster, compare, completion, image, probe, report, run, scenario, validate, version)"},
 		{args: []string{"bogus"}, want: `pvreboot: unknown command "bogus" (commands: calibrate, cleanup, `},
 		{args: []string{"rn"}, want: "did you mean run?"},
 		{args: []string{"bogus", "--bogus"}, want: "pvreboot: unknown flag: --bogus"},
@@ -120,8 +120,8 @@ func TestUsageMistakesExit2(t *testing.T) {
 		{args: []string{"report", "a.json", "b.json"}, want: "pvreboot report: "},
 		{args: []string{"compare", "a.json"}, want: "pvreboot compare: "},
 		{args: []string{"compare", "a.json", "b.json", "c.json"}, want: "pvreboot compare: "},
-		{args: []string{"cluster"}, want: "pvreboot cluster: want a command (create, delete, list); see pvreboot cluster --help"},
-		{args: []string{"cluster", "bogus"}, want: `pvreboot cluster: unknown command "bogus" (commands: create, delete, list)`},
+		{args: []string{"cluster"}, want: "pvreboot cluster: want a command (create, delete, kubeconfig, list); see pvreboot cluster --help"},
+		{args: []string{"cluster", "bogus"}, want: `pvreboot cluster: unknown command "bogus" (commands: create, delete, kubeconfig, list)`},
 		{args: []string{"cluster", "bogus", "-v"}, want: `pvreboot cluster: unknown command "bogus"`},
 		{args: []string{"cluster", "create", "extra"}, want: `pvreboot cluster create: unexpected argument "extra"`},
 		{args: []string{"cluster", "delete", "extra"}, want: `pvreboot cluster delete: unexpected argument "extra"`},

@@ -48,7 +48,7 @@ func newCalibrateCmd(g *globals) *cobra.Command {
 			if output != "text" && output != "yaml" && output != "json" {
 				return exitcode.Usagef("-o %q: want text, yaml or json", output)
 			}
-			s, err := scenario.Load(args[0])
+			s, err := loadScenario(args[0])
 			if err != nil {
 				return exitcode.UsageError(err)
 			}

@@ -1,17 +1,24 @@
 package app
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/pvreboot/pvreboot"
 	"github.com/pvreboot/pvreboot/cmd/internal/exitcode"
 	"github.com/pvreboot/pvreboot/framework/cluster"
 	kindprovider "github.com/pvreboot/pvreboot/framework/cluster/kind"
+	"github.com/pvreboot/pvreboot/framework/runner"
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/tools/clientcmd"
+	kindcluster "sigs.k8s.io/kind/pkg/cluster"
 )
 
 const defaultClusterName = "pvreboot"
@@ -19,12 +26,13 @@ const defaultClusterName = "pvreboot"
 func newClusterCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "cluster",
-		Short: "Create, delete and list kind clusters for pvreboot",
+		Short: "Create, delete and list kind clusters for pvreboot, and print their kubeconfig",
 		Example: `  pvreboot cluster create --config kind-config/two-workers.yaml --image pvreboot/node:v1.37.2
   pvreboot cluster list
+  pvreboot cluster kubeconfig > kc && kubectl --kubeconfig kc get pods -A
   pvreboot cluster delete`,
 	}
-	cmd.AddCommand(newClusterCreateCmd(g), newClusterDeleteCmd(g), newClusterListCmd(g))
+	cmd.AddCommand(newClusterCreateCmd(g), newClusterDeleteCmd(g), newClusterListCmd(g), newClusterKubeconfigCmd(g))
 	return cmd
 }
 
@@ -33,9 +41,15 @@ func newClusterCreateCmd(g *globals) *cobra.Command {
 	var kubeconfig string
 	cmd := &cobra.Command{
 		Use:   "create",
-		Short: "Create a kind cluster (or reuse a healthy one of that name)",
+		Short: "Create a kind cluster (or reuse a healthy one of that name) and write its kubeconfig as kind does",
+		Long: "create makes a kind cluster, or reuses a healthy one of that name, and merges its context\n" +
+			"(kind-NAME, made current) into the kubeconfig kind would write: the first existing file of\n" +
+			"$KUBECONFIG (its last file when none exists), else ~/.kube/config. With --kubeconfig it writes\n" +
+			"the cluster's kubeconfig to that file instead and leaves the others alone.\n" +
+			"--config is a file, else the kind config of that name built into pvreboot\n" +
+			"(" + strings.Join(shippedKindConfigs(), ", ") + ").",
 		Example: `  pvreboot cluster create --config kind-config/two-workers.yaml --image pvreboot/node:v1.37.2
-  pvreboot cluster create --name lab --reuse=false`,
+  pvreboot cluster create --name lab --reuse=false --kubeconfig lab.kubeconfig`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkClusterName(o.Name); err != nil {
@@ -52,18 +66,39 @@ func newClusterCreateCmd(g *globals) *cobra.Command {
 			} else if cmd.Flags().Changed("kubeconfig") {
 				return exitcode.Usagef("--kubeconfig: empty")
 			}
-			if o.ConfigFile != "" {
-				if _, err := os.Stat(o.ConfigFile); err != nil {
-					return exitcode.Usagef("--config: %v", err)
+			// A file, else the shipped copy of that name.
+			configFile, removeConfig, err := runner.KindConfigFile(o.ConfigFile, "", pvreboot.Files())
+			if err != nil {
+				return err
+			}
+			defer removeConfig()
+			if configFile != "" {
+				if _, err := os.Stat(configFile); err != nil {
+					return exitcode.Usagef("--config: %v (shipped: %s)", err, strings.Join(shippedKindConfigs(), ", "))
 				}
+			}
+			o.ConfigFile = configFile
+			mergeInto := ""
+			if kubeconfig == "" {
+				mergeInto = kindKubeconfigPath(g.env)
 			}
 			start := time.Now()
 			p := kindprovider.New(g.logger(), g.s.Err)
 			c, err := p.Create(cmd.Context(), o)
+			removeConfig() // Create has read it
 			if err != nil {
 				return err
 			}
-			if kubeconfig != "" {
+			switch {
+			case kubeconfig == "" && mergeInto == "":
+				fmt.Fprintf(g.s.Err, "kubeconfig: not written ($KUBECONFIG and $HOME are unset): `pvreboot cluster kubeconfig --name %s` prints it\n", shellWord(c.Name()))
+			case mergeInto != "":
+				// What kind's own create does: merge, under kind's lock.
+				if err := kindAPI().ExportKubeConfig(c.Name(), mergeInto, false); err != nil {
+					return fmt.Errorf("write the kubeconfig of kind cluster %q to %s: %w", c.Name(), mergeInto, err)
+				}
+				fmt.Fprintf(g.s.Err, "kubeconfig: context %q in %s\n", kindContext(c.Name()), mergeInto)
+			default:
 				kc, err := c.Kubeconfig(cmd.Context())
 				if err != nil {
 					return err
@@ -82,13 +117,13 @@ func newClusterCreateCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&o.Name, "name", defaultClusterName, "cluster name")
-	cmd.Flags().StringVar(&o.ConfigFile, "config", "kind-config/two-workers.yaml", "kind v1alpha4 config file (empty: kind's default)")
+	cmd.Flags().StringVar(&o.ConfigFile, "config", "kind-config/two-workers.yaml", "kind v1alpha4 config file, else the one of that name built into pvreboot (empty: kind's default)")
 	cmd.Flags().StringVar(&o.Image, "image", "", "node image (default: kind's)")
 	cmd.Flags().BoolVar(&o.Reuse, "reuse", true, "reuse a healthy existing cluster of that name")
 	cmd.Flags().BoolVar(&o.ReplaceUnhealthy, "replace-unhealthy", true, "with --reuse, delete and recreate a cluster that cannot be reused: node containers not all running, another node image than --image, or not settled within --wait")
 	cmd.Flags().DurationVar(&o.WaitForReady, "wait", 3*time.Minute, "how long to wait for the control plane to be Ready (0: do not wait)")
 	cmd.Flags().BoolVar(&o.Retain, "retain", false, "keep node containers when creation fails, for debugging")
-	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "also write the cluster's kubeconfig to this file")
+	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "write the cluster's kubeconfig to this file (replacing it) instead of merging it into $KUBECONFIG or ~/.kube/config")
 	return cmd
 }
 
@@ -116,6 +151,16 @@ func newClusterDeleteCmd(g *globals) *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(g.s.Err, "deleted kind cluster %q\n", name)
+			// The entry create merged where kind would.
+			if path := kindKubeconfigPath(g.env); path != "" {
+				removed, err := removeKindContext(path, name)
+				if err != nil {
+					return fmt.Errorf("remove context %q from %s: %w", kindContext(name), path, err)
+				}
+				if removed {
+					fmt.Fprintf(g.s.Err, "removed context %q from %s\n", kindContext(name), path)
+				}
+			}
 			return nil
 		},
 	}
@@ -174,6 +219,132 @@ func newClusterListCmd(g *globals) *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	return cmd
+}
+
+func newClusterKubeconfigCmd(g *globals) *cobra.Command {
+	var (
+		name     string
+		internal bool
+	)
+	cmd := &cobra.Command{
+		Use:   "kubeconfig",
+		Short: "Print a kind cluster's kubeconfig (for kubectl, k9s, ...)",
+		Long: "kubeconfig prints the kubeconfig of a kind cluster, to reach its API server from this host, or\n" +
+			"with --internal from a container on the kind network. Exit 2 for a bad name, 3 when no such\n" +
+			"cluster exists (or Docker does not answer).",
+		Example: `  pvreboot cluster kubeconfig > kc && kubectl --kubeconfig kc get pods -A
+  pvreboot cluster kubeconfig --name pvreboot-e2e --internal`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkClusterName(name); err != nil {
+				return err
+			}
+			p := kindprovider.New(g.logger(), g.s.Err)
+			c, err := p.Get(cmd.Context(), name)
+			if errors.Is(err, kindprovider.ErrNotFound) {
+				return notFoundHelp(name, g.env)
+			}
+			if err != nil {
+				return err
+			}
+			var kc []byte
+			if internal {
+				// framework/cluster/kind gives the host's view only.
+				s, kerr := kindAPI().KubeConfig(name, true)
+				kc, err = []byte(s), kerr
+			} else {
+				kc, err = c.Kubeconfig(cmd.Context())
+			}
+			if err != nil {
+				return fmt.Errorf("kubeconfig of kind cluster %q: %w", name, err)
+			}
+			_, err = g.s.Out.Write(kc)
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&name, "name", defaultClusterName, "cluster name")
+	cmd.Flags().BoolVar(&internal, "internal", false, "the API server's address on the kind network (from another container), not the host's")
+	return cmd
+}
+
+// notFoundHelp says how to make a missing cluster (an infrastructure
+// failure, exit 3: the input was well formed).
+func notFoundHelp(name string, env map[string]string) error {
+	msg := fmt.Sprintf("kind cluster %q does not exist: create it with `pvreboot cluster create --name %s --image NODE_IMAGE` "+
+		"(`make cluster` in a clone; `pvreboot run` makes it too), or see `pvreboot cluster list`", name, shellWord(name))
+	if env["DOCKER_HOST"] == "" && exists(pvrebootDockerEnv) {
+		msg += "; clusters on pvreboot's own Docker engine need `source " + pvrebootDockerEnv + "` first"
+	}
+	return errors.New(msg)
+}
+
+// pvrebootDockerEnv is where ci/docker-up.sh records its own Docker engine's
+// DOCKER_HOST (on hosts whose capability bounding set is reduced).
+const pvrebootDockerEnv = "/var/lib/pvreboot/docker.env"
+
+// kindAPI is kind's own provider, on the same Docker engine as
+// framework/cluster/kind's, for what that package does not offer: the
+// internal kubeconfig and kind's merge of a kubeconfig into a file.
+func kindAPI() *kindcluster.Provider {
+	return kindcluster.NewProvider(kindcluster.ProviderWithDocker())
+}
+
+// kindContext is the kubeconfig context, cluster and user name kind gives a
+// cluster.
+func kindContext(name string) string { return "kind-" + name }
+
+// kindKubeconfigPath is the file kind (and kubectl) merges a new context
+// into: with $KUBECONFIG its first file that exists, else its last; without,
+// $HOME/.kube/config. "" when neither variable is set.
+func kindKubeconfigPath(env map[string]string) string {
+	var paths []string
+	for _, p := range filepath.SplitList(env["KUBECONFIG"]) {
+		if p != "" && !contains(paths, p) {
+			paths = append(paths, p)
+		}
+	}
+	switch {
+	case len(paths) == 1:
+		return paths[0]
+	case len(paths) > 1:
+		for _, p := range paths {
+			if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
+				return p
+			}
+		}
+		return paths[len(paths)-1]
+	case env["HOME"] != "":
+		return filepath.Join(env["HOME"], ".kube", "config")
+	}
+	return ""
+}
+
+// removeKindContext removes the context, cluster and user kind merged into
+// the kubeconfig file for the named cluster, and the current context when it
+// was that one. It reports whether the file held any of them; a missing file
+// holds none.
+func removeKindContext(path, name string) (bool, error) {
+	cfg, err := clientcmd.LoadFromFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	key := kindContext(name)
+	_, hasContext := cfg.Contexts[key]
+	_, hasCluster := cfg.Clusters[key]
+	_, hasUser := cfg.AuthInfos[key]
+	if !hasContext && !hasCluster && !hasUser {
+		return false, nil
+	}
+	delete(cfg.Contexts, key)
+	delete(cfg.Clusters, key)
+	delete(cfg.AuthInfos, key)
+	if cfg.CurrentContext == key {
+		cfg.CurrentContext = ""
+	}
+	return true, clientcmd.WriteToFile(*cfg, path)
 }
 
 // clusterName is what kind accepts as a cluster name (its container names

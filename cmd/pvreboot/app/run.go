@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/pvreboot/pvreboot"
 	"github.com/pvreboot/pvreboot/cmd/internal/exitcode"
 	"github.com/pvreboot/pvreboot/framework/calibrate"
 	"github.com/pvreboot/pvreboot/framework/cluster/existing"
@@ -72,7 +73,7 @@ func newRunCmd(g *globals) *cobra.Command {
   pvreboot run scenarios/regression-io-throttle.yaml --output-dir _artifacts/throttle`,
 		Args: exactArgs(1, "SCENARIO.yaml"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := scenario.Load(args[0])
+			s, err := loadScenario(args[0])
 			if err != nil {
 				return exitcode.UsageError(err)
 			}
@@ -160,8 +161,9 @@ func (f *clusterFlags) add(cmd *cobra.Command) {
 func clusterConfig(cmd *cobra.Command, g *globals, s *scenario.Scenario, path string, f clusterFlags, dryRun, allowReboot bool) (cfg runner.Config, planned bool, err error) {
 	useExisting := f.kubeconfig != "" || f.kubeContext != "" || s.Spec.Cluster.Existing != nil
 	base, _ := os.Getwd()
-	if k := s.Spec.Cluster.Kind; k != nil && !useExisting && !filepath.IsAbs(k.Config) && !exists(filepath.Join(base, k.Config)) {
-		// Relative to the repository the scenario file lives in.
+	if k := s.Spec.Cluster.Kind; k != nil && !useExisting && !filepath.IsAbs(k.Config) && !exists(filepath.Join(base, k.Config)) && exists(path) {
+		// Relative to the repository the scenario file lives in (a shipped
+		// scenario has none: its config is a file here or the shipped copy).
 		base = filepath.Dir(filepath.Dir(mustAbs(path)))
 	}
 	ctx := cmd.Context()
@@ -172,7 +174,7 @@ func clusterConfig(cmd *cobra.Command, g *globals, s *scenario.Scenario, path st
 		return cfg, false, exitcode.Usagef("--probe-image: required (build one with `pvreboot image probe`)")
 	}
 	if !useExisting {
-		cfg, _, err = runner.Kind(ctx, s, runner.KindSetup{NodeImage: f.nodeImage, ProbeImage: f.probeImage, BaseDir: base, SSHAgentSocket: g.env["SSH_AUTH_SOCK"], Log: g.logger(), Progress: g.s.Err})
+		cfg, _, err = runner.Kind(ctx, s, runner.KindSetup{NodeImage: f.nodeImage, ProbeImage: f.probeImage, BaseDir: base, Configs: pvreboot.Files(), SSHAgentSocket: g.env["SSH_AUTH_SOCK"], Log: g.logger(), Progress: g.s.Err})
 		return cfg, false, err
 	}
 	es := runner.ExistingSetup{Context: f.kubeContext, ProbeImage: f.probeImage, SSHAgentSocket: g.env["SSH_AUTH_SOCK"], Log: g.logger(), Progress: g.s.Err}

@@ -21,7 +21,7 @@ func newValidateCmd(g *globals) *cobra.Command {
 		RunE: func(_ *cobra.Command, args []string) error {
 			bad := 0
 			for _, f := range args {
-				if _, err := scenario.Load(f); err != nil {
+				if _, err := loadScenario(f); err != nil {
 					bad++
 					if es, ok := scenario.AsInvalid(err); ok {
 						fmt.Fprintf(g.s.Out, "%s: invalid:\n", f)
