@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
 	"time"
 
 	kindprovider "github.com/pvreboot/pvreboot/framework/cluster/kind"
@@ -86,6 +87,10 @@ func Kind(ctx context.Context, s *scenario.Scenario, ks KindSetup) (Config, *kin
 		ClusterName: k.Name, Provider: "kind", Log: ks.Log, Progress: ks.Progress}, c, nil
 }
 
+// kindConfigDir is where the built-in kind configs are in the configs
+// KindConfigFile is given (the module root's assets: kind-config/).
+const kindConfigDir = "kind-config"
+
 // KindConfigFile resolves a kind config named by a scenario or a person to a
 // file kind can read. A file path wins: name itself when absolute, else
 // name under baseDir (the working directory when baseDir is empty) when
@@ -107,7 +112,9 @@ func KindConfigFile(name, baseDir string, configs fs.FS) (file string, remove fu
 		return file, noop, nil // a file, or one that cannot be read: its reader says why
 	}
 	key := path.Clean(filepath.ToSlash(name))
-	if configs == nil || !fs.ValidPath(key) {
+	if configs == nil || !fs.ValidPath(key) || !strings.HasPrefix(key, kindConfigDir+"/") {
+		// Only a kind config is one: not a scenario or a manifest that
+		// happens to be built in too.
 		return file, noop, nil
 	}
 	raw, err := fs.ReadFile(configs, key)

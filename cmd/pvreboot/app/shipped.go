@@ -19,7 +19,9 @@ import (
 // ("sendfile-after-reboot"), built into the binary. A name that is neither
 // is invalid input (exit 2) listing the shipped names.
 func loadScenario(arg string) (*scenario.Scenario, error) {
-	if _, err := os.Stat(arg); !errors.Is(err, fs.ErrNotExist) {
+	// Lstat: a dangling symlink is still the person's file, never a shipped
+	// scenario of the same name.
+	if _, err := os.Lstat(arg); !errors.Is(err, fs.ErrNotExist) {
 		return scenario.Load(arg)
 	}
 	b, name, ok := shippedScenario(arg)
