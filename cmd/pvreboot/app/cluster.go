@@ -147,13 +147,24 @@ func newClusterDeleteCmd(g *globals) *cobra.Command {
 				fmt.Fprintf(g.s.Err, "no kind cluster %q\n", name)
 				return nil
 			}
+			// The server of this cluster, so that only the entry create
+			// merged for it is removed (not one of a same-named cluster of
+			// another engine).
+			server := ""
+			if raw, err := kindAPI().KubeConfig(name, false); err == nil {
+				if cfg, err := clientcmd.Load([]byte(raw)); err == nil {
+					if cl := cfg.Clusters[kindContext(name)]; cl != nil {
+						server = cl.Server
+					}
+				}
+			}
 			if err := p.Delete(cmd.Context(), name); err != nil {
 				return err
 			}
 			fmt.Fprintf(g.s.Err, "deleted kind cluster %q\n", name)
 			// The entry create merged where kind would.
-			if path := kindKubeconfigPath(g.env); path != "" {
-				removed, err := removeKindContext(path, name)
+			if path := kindKubeconfigPath(g.env); path != "" && server != "" {
+				removed, err := removeKindContext(path, name, server)
 				if err != nil {
 					return fmt.Errorf("remove context %q from %s: %w", kindContext(name), path, err)
 				}
@@ -320,10 +331,11 @@ func kindKubeconfigPath(env map[string]string) string {
 }
 
 // removeKindContext removes the context, cluster and user kind merged into
-// the kubeconfig file for the named cluster, and the current context when it
-// was that one. It reports whether the file held any of them; a missing file
+// the kubeconfig file for the named cluster whose API server is server, and
+// the current context when it was that one; an entry for another server is
+// left alone. It reports whether the file held any of them; a missing file
 // holds none.
-func removeKindContext(path, name string) (bool, error) {
+func removeKindContext(path, name, server string) (bool, error) {
 	cfg, err := clientcmd.LoadFromFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
@@ -332,6 +344,11 @@ func removeKindContext(path, name string) (bool, error) {
 		return false, err
 	}
 	key := kindContext(name)
+	if cl := cfg.Clusters[key]; cl != nil && cl.Server != server {
+		// Another cluster of that name (another engine, or a file the
+		// person wrote): not the entry create merged.
+		return false, nil
+	}
 	_, hasContext := cfg.Contexts[key]
 	_, hasCluster := cfg.Clusters[key]
 	_, hasUser := cfg.AuthInfos[key]

@@ -55,7 +55,11 @@ func TestRemoveKindContext(t *testing.T) {
 	if err := clientcmd.WriteToFile(*cfg, file); err != nil {
 		t.Fatal(err)
 	}
-	removed, err := removeKindContext(file, "lab")
+	// Another engine's cluster of the same name: its entry stays.
+	if removed, err := removeKindContext(file, "lab", "https://elsewhere"); removed || err != nil {
+		t.Fatalf("an entry for another server: removed %v, err %v", removed, err)
+	}
+	removed, err := removeKindContext(file, "lab", "https://kind-lab")
 	if err != nil || !removed {
 		t.Fatalf("removed %v, err %v", removed, err)
 	}
@@ -71,10 +75,10 @@ func TestRemoveKindContext(t *testing.T) {
 	if got.Contexts["kind-lab"] != nil || got.Clusters["kind-lab"] != nil || got.AuthInfos["kind-lab"] != nil || got.CurrentContext != "" {
 		t.Errorf("kind-lab left: %+v, current %q", got.Contexts, got.CurrentContext)
 	}
-	if removed, err := removeKindContext(file, "lab"); removed || err != nil {
+	if removed, err := removeKindContext(file, "lab", "https://kind-lab"); removed || err != nil {
 		t.Errorf("second removal: %v, %v", removed, err)
 	}
-	if removed, err := removeKindContext(filepath.Join(t.TempDir(), "none"), "lab"); removed || err != nil {
+	if removed, err := removeKindContext(filepath.Join(t.TempDir(), "none"), "lab", "https://kind-lab"); removed || err != nil {
 		t.Errorf("missing file: %v, %v", removed, err)
 	}
 }
