@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -139,6 +138,9 @@ var _ = Describe("reboot scenarios on kind", Serial, Label("kind", "disruptive",
 					}
 				}
 				if exp.recovers {
+					// Recovery is checked on the after-recreate budgets: a
+					// scenario without one would pass vacuously.
+					Expect(recreateBudgets).NotTo(BeEmpty(), "the scenario has no after-recreate budget (other than data) to show recovery")
 					for _, f := range exp.diagnosis {
 						Expect(recreated).NotTo(ContainElement(f), "after-recreate recovers (a new pod, a new cgroup and mount)")
 					}
@@ -188,12 +190,34 @@ func expectNothingLeft(ctx context.Context, rc runner.Config, id string) {
 		Expect(err).NotTo(HaveOccurred())
 		Expect(scs.Items).To(BeEmpty(), "StorageClasses of pvreboot with no PV left")
 	}
+	prefix := "pvreboot-" + id + "-"
 	for _, node := range rc.Scenario.Spec.Cluster.Nodes.Names {
-		out, err := rc.Nodes.NodeExec(ctx, node, nil, "sh", "-c", fmt.Sprintf(
-			"ls /etc/systemd/system | grep -e %[1]s -e '%[2]s' || true; grep ' /mnt/pvreboot/%[1]s' /proc/self/mountinfo || true; losetup -a | grep /mnt/pvreboot/%[1]s || true; ls /mnt/pvreboot | grep %[1]s || true",
-			"pvreboot-"+id, strings.ReplaceAll("pvreboot-"+id, "-", `\\x2d`)))
-		Expect(err).NotTo(HaveOccurred())
-		Expect(strings.TrimSpace(string(out))).To(BeEmpty(), "units, mounts, loop devices or files of run %s on %s", id, node)
+		// Units anywhere under /etc/systemd/system (the .wants links too):
+		// the run's own (pvreboot-<id>-*: loop services, fault units) and
+		// its mount units (mnt-pvreboot-pvreboot\x2d<id>\x2d*; find's
+		// pattern escapes the backslash). Argv only: the ID is a value.
+		units, err := rc.Nodes.NodeExec(ctx, node, nil, "find", "/etc/systemd/system",
+			"(", "-name", prefix+"*", "-o", "-name", `mnt-pvreboot-pvreboot\\x2d`+id+`\\x2d*`, ")")
+		Expect(err).NotTo(HaveOccurred(), string(units))
+		Expect(strings.TrimSpace(string(units))).To(BeEmpty(), "systemd units of run %s on %s", id, node)
+		var left []string
+		for _, q := range []struct {
+			argv []string
+			has  string
+		}{
+			{[]string{"cat", "/proc/self/mountinfo"}, " /mnt/pvreboot/" + prefix},
+			{[]string{"losetup", "-a"}, "/mnt/pvreboot/" + prefix},
+			{[]string{"ls", "-1A", "/mnt/pvreboot"}, prefix},
+		} {
+			out, err := rc.Nodes.NodeExec(ctx, node, nil, q.argv...)
+			Expect(err).NotTo(HaveOccurred(), "%q: %s", q.argv, out)
+			for _, line := range strings.Split(string(out), "\n") {
+				if strings.Contains(line, q.has) {
+					left = append(left, line)
+				}
+			}
+		}
+		Expect(left).To(BeEmpty(), "mounts, loop devices or files of run %s on %s", id, node)
 	}
 }
 

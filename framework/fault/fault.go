@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"path"
 	"slices"
 
 	"github.com/pvreboot/pvreboot/framework/localpv"
@@ -93,7 +94,9 @@ type Kind struct {
 	Mechanism string
 }
 
-// Kinds returns every fault type, in a fresh slice.
+// Kinds returns every fault type, in a fresh slice, in the order a run calls
+// their hooks (Ordered): late-mount first, since it mounts the volume the
+// others act on (io-throttle resolves the device under the mount point).
 func Kinds() []Kind {
 	return []Kind{
 		{scenario.FaultLateMount, true, "the volume's filesystem is mounted only after the kubelet restarted the pod (mount ordering)"},
@@ -102,6 +105,23 @@ func Kinds() []Kind {
 		{scenario.FaultMemorySqueeze, true, "a memory limit on the restarted container's cgroup that forces reclaim and writeback during the copy"},
 		{scenario.FaultReadahead, false, "read_ahead_kb of the volume's block device is set at boot, after its mount or loop unit"},
 	}
+}
+
+// Ordered returns a scenario's faults in the order a run calls their hooks
+// whatever the scenario's order: the order of Kinds (late-mount first),
+// the scenario's among faults of one type; a type Kinds does not know
+// comes last (New refuses it).
+func Ordered(fs []scenario.Fault) []scenario.Fault {
+	rank := func(typ string) int {
+		i := slices.IndexFunc(Kinds(), func(k Kind) bool { return k.Type == typ })
+		if i < 0 {
+			return len(Kinds())
+		}
+		return i
+	}
+	out := slices.Clone(fs)
+	slices.SortStableFunc(out, func(a, b scenario.Fault) int { return rank(a.Type) - rank(b.Type) })
+	return out
 }
 
 // Describe returns the Kind of a fault type.
@@ -190,6 +210,18 @@ func Undo(ctx context.Context, nodes NodeRunner, c Change) error {
 		return undoReadahead(ctx, nodes, c)
 	}
 	return fmt.Errorf("%w: undo of %q: no fault of that type leaves a change", ErrInvalid, c.Fault)
+}
+
+// Volume is the name of the Local PV (its backing directly under the
+// root) whose node side the change is about, "" when it names none. Until
+// the change is undone that volume's backing stays: the undo needs it (the
+// readahead fault restores the value on the volume's device).
+func (c Change) Volume() string {
+	p := c.Detail[DetailPath]
+	if p == "" || c.Detail[DetailRoot] == "" || path.Dir(p) != c.Detail[DetailRoot] {
+		return ""
+	}
+	return path.Base(p)
 }
 
 func (c Change) clone() Change {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -239,7 +241,7 @@ func TestFaultsRefuseHostileValues(t *testing.T) {
 		if err := Undo(context.Background(), rec, good.clone()); err != nil {
 			t.Fatal(err)
 		}
-		if cmds := rec.commands(); len(cmds) != 1 || !slices.Equal(cmds[0].argv[3:], []string{scriptReadahead, "undo", good.Detail[DetailPath], localpv.Filesystem, "2560", good.Detail[DetailUnit]}) {
+		if cmds := rec.commands(); len(cmds) != 1 || !slices.Equal(cmds[0].argv[3:], []string{scriptReadahead, "undo", good.Detail[DetailPath], localpv.Filesystem, "2560"}) {
 			t.Fatalf("commands %q", cmds)
 		}
 	})
@@ -347,16 +349,20 @@ func TestScriptsRefuseBadParameters(t *testing.T) {
 		t.Skip("needs sh")
 	}
 	cases := map[string][]string{
-		"memory-squeeze container substitution": {scriptMemorySqueeze, hostile, "16777216"},
-		"memory-squeeze bytes not a number":     {scriptMemorySqueeze, "0123456789ab", "16M;reboot"},
-		"memory-squeeze missing bytes":          {scriptMemorySqueeze, "0123456789ab"},
-		"readahead path outside the root":       {scriptReadahead, "get", "/etc", "filesystem"},
-		"readahead path with traversal":         {scriptReadahead, "get", "/mnt/pvreboot/pvreboot-1-a/../../../etc", "filesystem"},
-		"readahead path below a backing":        {scriptReadahead, "get", "/mnt/pvreboot/pvreboot-1-a/x", "filesystem"},
-		"readahead kb not a number":             {scriptReadahead, "set", "/mnt/pvreboot/pvreboot-1-a", "filesystem", "0;reboot"},
-		"readahead unknown operation":           {scriptReadahead, "rm", "/mnt/pvreboot/pvreboot-1-a", "filesystem"},
-		"readahead undo of another unit":        {scriptReadahead, "undo", "/mnt/pvreboot/pvreboot-1-a", "filesystem", "128", "kubelet.service"},
-		"readahead undo of a unit path":         {scriptReadahead, "undo", "/mnt/pvreboot/pvreboot-1-a", "filesystem", "128", "../x-readahead.service"},
+		"memory-squeeze container substitution":  {scriptMemorySqueeze, hostile, "16777216"},
+		"memory-squeeze bytes not a number":      {scriptMemorySqueeze, "0123456789ab", "16M;reboot"},
+		"memory-squeeze missing bytes":           {scriptMemorySqueeze, "0123456789ab"},
+		"readahead path outside the root":        {scriptReadahead, "get", "/etc", "filesystem"},
+		"readahead path with traversal":          {scriptReadahead, "get", "/mnt/pvreboot/pvreboot-1-a/../../../etc", "filesystem"},
+		"readahead path below a backing":         {scriptReadahead, "get", "/mnt/pvreboot/pvreboot-1-a/x", "filesystem"},
+		"readahead kb not a number":              {scriptReadahead, "set", "/mnt/pvreboot/pvreboot-1-a", "filesystem", "0;reboot"},
+		"readahead unknown operation":            {scriptReadahead, "rm", "/mnt/pvreboot/pvreboot-1-a", "filesystem"},
+		"readahead remove-unit with a backing":   {scriptReadahead, "remove-unit", "/mnt/pvreboot/pvreboot-1-a", "filesystem"},
+		"readahead remove-unit outside the root": {scriptReadahead, "remove-unit", "/etc/systemd/system/kubelet"},
+		"readahead get without a backing":        {scriptReadahead, "get", "/mnt/pvreboot/pvreboot-1-a"},
+		"readahead undo naming a unit":           {scriptReadahead, "undo", "/mnt/pvreboot/pvreboot-1-a", "filesystem", "128", "kubelet.service"},
+		"readahead undo without kb":              {scriptReadahead, "undo", "/mnt/pvreboot/pvreboot-1-a", "filesystem"},
+		"readahead set with extra values":        {scriptReadahead, "set", "/mnt/pvreboot/pvreboot-1-a", "filesystem", "128", "x"},
 	}
 	for name, args := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -370,5 +376,97 @@ func TestScriptsRefuseBadParameters(t *testing.T) {
 				t.Fatalf("exit %v, want 2: %s", err, out)
 			}
 		})
+	}
+}
+
+// The readahead undo of a backing that is gone has nothing to restore and
+// says so; it removes the unit and both links `systemctl enable` made, by
+// name, and runs nothing that could fail silently.
+func TestReadaheadUndoOfAGoneBacking(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("sh"); err != nil {
+		t.Skip("needs sh")
+	}
+	path := localpv.Root + "/pvreboot-ffffffff-never-made"
+	if _, err := os.Lstat(path); err == nil {
+		t.Skipf("%s exists on this machine", path)
+	}
+	if _, err := os.Lstat(path + ".img"); err == nil {
+		t.Skipf("%s.img exists on this machine", path)
+	}
+	bin := t.TempDir()
+	log := filepath.Join(bin, "log")
+	// Stand-ins that record what they were asked; mountpoint: nothing is mounted.
+	for name, body := range map[string]string{
+		"rm":         `echo "rm $*" >>"$STUB_LOG"`,
+		"systemctl":  `echo "systemctl $*" >>"$STUB_LOG"`,
+		"blockdev":   `echo "blockdev $*" >>"$STUB_LOG"`,
+		"mountpoint": `exit 1`,
+	} {
+		if err := os.WriteFile(filepath.Join(bin, name), []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	argv := scriptArgv(scriptReadahead, "undo", path, localpv.Filesystem, "128")
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = []string{"PATH=" + bin, "STUB_LOG=" + log}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("undo of a gone backing: %v: %s", err, out)
+	}
+	if !strings.Contains(string(out), "nothing to restore") {
+		t.Errorf("undo of a gone backing does not say there was nothing to restore: %q", out)
+	}
+	b, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unit := "pvreboot-ffffffff-never-made-readahead.service"
+	for _, want := range []string{"/etc/systemd/system/multi-user.target.wants/" + unit, "/etc/systemd/system/kubelet.service.wants/" + unit,
+		"/etc/systemd/system/" + unit, "systemctl daemon-reload"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("undo did not remove %s:\n%s", want, b)
+		}
+	}
+	if strings.Contains(string(b), "blockdev") || strings.Contains(string(b), "disable") {
+		t.Errorf("undo of a gone backing ran:\n%s", b)
+	}
+}
+
+// RemoveReadaheadUnit runs only for a pvreboot volume's name, with the path
+// as a value.
+func TestRemoveReadaheadUnit(t *testing.T) {
+	t.Parallel()
+	for _, bad := range []string{"kubelet", "pvreboot-1a2b-" + hostile, "pvreboot-1a2b-../../etc", "", "pvreboot-1a2b-data/x"} {
+		rec := &recorder{}
+		if err := RemoveReadaheadUnit(context.Background(), rec, "n1", bad); !errors.Is(err, ErrInvalid) {
+			t.Errorf("RemoveReadaheadUnit(%q): %v, want ErrInvalid", bad, err)
+		}
+		if cmds := rec.commands(); len(cmds) > 0 {
+			t.Errorf("RemoveReadaheadUnit(%q) ran %q", bad, cmds[0].argv)
+		}
+	}
+	rec := &recorder{}
+	if err := RemoveReadaheadUnit(context.Background(), rec, "n1", "pvreboot-1a2b-data"); err != nil {
+		t.Fatal(err)
+	}
+	if cmds := rec.commands(); len(cmds) != 1 || !slices.Equal(cmds[0].argv[3:], []string{scriptReadahead, "remove-unit", localpv.Root + "/pvreboot-1a2b-data"}) {
+		t.Errorf("commands %q", cmds)
+	}
+}
+
+// Hooks run in Kinds' order whatever the scenario's: late-mount first.
+func TestOrdered(t *testing.T) {
+	t.Parallel()
+	in := []scenario.Fault{{Type: scenario.FaultReadahead}, {Type: scenario.FaultIOThrottle}, {Type: "unknown"}, {Type: scenario.FaultLateMount}}
+	var got []string
+	for _, f := range Ordered(in) {
+		got = append(got, f.Type)
+	}
+	if want := []string{scenario.FaultLateMount, scenario.FaultIOThrottle, scenario.FaultReadahead, "unknown"}; !slices.Equal(got, want) {
+		t.Errorf("Ordered = %q, want %q", got, want)
+	}
+	if in[0].Type != scenario.FaultReadahead {
+		t.Error("Ordered changed its argument")
 	}
 }

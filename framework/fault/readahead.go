@@ -106,7 +106,11 @@ func (f readahead) BeforeReboot(ctx context.Context, t Target) error {
 }
 
 // undoReadahead removes the fault's boot unit and gives the volume's device
-// the read_ahead_kb recorded before the fault, checking every value first.
+// the read_ahead_kb recorded before the fault, checking every value first
+// (the script names the unit from the path: the two are checked to agree
+// here). It fails while the backing is there without its device: the
+// caller keeps the backing (and the change) until an undo succeeds; a
+// backing already gone has nothing to restore.
 func undoReadahead(ctx context.Context, nodes NodeRunner, c Change) error {
 	d := c.Detail
 	unit, kb := d[DetailUnit], d[DetailReadAheadKB]
@@ -124,8 +128,23 @@ func undoReadahead(ctx context.Context, nodes NodeRunner, c Change) error {
 	if err := v.Check(); err != nil {
 		return fmt.Errorf("fault readahead: undo: %w", err)
 	}
-	if _, err := nodes.NodeExec(ctx, c.Node, nil, scriptArgv(scriptReadahead, "undo", v.Path, v.Backing, kb, unit)...); err != nil {
+	if _, err := nodes.NodeExec(ctx, c.Node, nil, scriptArgv(scriptReadahead, "undo", v.Path, v.Backing, kb)...); err != nil {
 		return fmt.Errorf("fault readahead: undo %s on node %s: %w", unit, c.Node, err)
+	}
+	return nil
+}
+
+// RemoveReadaheadUnit removes the readahead fault's boot unit of a volume
+// and its links from a node, restoring nothing: for a unit no ledger names
+// any more (the sweep), whose value before the fault is not known. The
+// volume's name is checked first; removing what is not there succeeds.
+func RemoveReadaheadUnit(ctx context.Context, nodes NodeRunner, node, pvName string) error {
+	unit := ReadaheadUnitName(pvName)
+	if !readaheadUnitRE.MatchString(unit) {
+		return invalid(scenario.FaultReadahead, "remove unit: volume %q is not pvreboot's", pvName)
+	}
+	if _, err := nodes.NodeExec(ctx, node, nil, scriptArgv(scriptReadahead, "remove-unit", localpv.Root+"/"+pvName)...); err != nil {
+		return fmt.Errorf("fault readahead: remove %s on node %s: %w", unit, node, err)
 	}
 	return nil
 }

@@ -130,7 +130,8 @@ type Run struct {
 	// uncordons it if the run stops before it is back).
 	cordoned bool
 	canary   string
-	// faults are the scenario's injected mechanisms, in its order; changes
+	// faults are the scenario's injected mechanisms, in the order their
+	// hooks run (fault.Ordered, whatever the scenario's); changes
 	// what they made on the node that Cleanup undoes (guarded by mu).
 	faults  []fault.Fault
 	changes []fault.Change
@@ -164,12 +165,16 @@ func New(cfg Config) (*Run, error) {
 		prov: localpv.New(cfg.Client, cfg.Nodes, cfg.Log)}
 	r.Result = &report.Result{Schema: report.Schema, Scenario: s.Metadata.Name, StartedAt: r.start,
 		Cluster: report.ClusterFacts{Name: cfg.ClusterName, Provider: cfg.Provider}}
-	for _, f := range s.Spec.Faults {
+	// The hooks run in fault.Ordered's order (late-mount first: the others
+	// act on the volume it mounts); the report keeps the scenario's.
+	for _, f := range fault.Ordered(s.Spec.Faults) {
 		ft, err := fault.New(f)
 		if err != nil {
 			return nil, fmt.Errorf("runner: %w", err)
 		}
 		r.faults = append(r.faults, ft)
+	}
+	for _, f := range s.Spec.Faults {
 		r.Result.Faults = append(r.Result.Faults, f.Type)
 	}
 	return r, nil
@@ -948,8 +953,16 @@ func (r *Run) cleanup(ctx context.Context) error {
 			nodeUp = false
 		}
 	}
-	// What faults changed on the node, before the volumes it is about go.
+	// What faults changed on the node, before the volumes it is about go:
+	// a volume whose change is not undone keeps its node side (the undo
+	// needs its device) for `pvreboot cleanup --run`.
 	r.undoChanges(ctx, nodeUp, leave, removed)
+	held := faultHolds{}
+	r.mu.Lock()
+	for _, c := range r.changes {
+		held.hold(r.id, c)
+	}
+	r.mu.Unlock()
 	var kept []*localpv.Volume
 	for _, v := range r.volumes {
 		err := bounded(ctx, cleanupVolumeTimeout, func(ctx context.Context) error {
@@ -958,6 +971,9 @@ func (r *Run) cleanup(ctx context.Context) error {
 			}
 			if !nodeUp {
 				return fmt.Errorf("node %s is not Ready", r.node)
+			}
+			if held.has(r.id, v.Node, v.PVName) {
+				return fmt.Errorf("a fault's change on it is not undone: its node side stays until the undo can restore its device")
 			}
 			return r.prov.TeardownNode(ctx, v)
 		})
@@ -1008,6 +1024,12 @@ func (r *Run) cleanup(ctx context.Context) error {
 			o.NodeNames = []string{r.node}
 		}
 		for _, it := range r.ledger.Items() {
+			if (it.Kind == ledger.KindFault && held.has(r.id, it.Node, ChangeOfItem(it).Volume())) ||
+				(it.Kind == ledger.KindBacking && held.has(r.id, it.Node, it.Name)) {
+				// Left above, and not to be tried again without its
+				// change undone first.
+				continue
+			}
 			var gone bool
 			err := bounded(ctx, cleanupVolumeTimeout, func(ctx context.Context) error {
 				var err error

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/pvreboot/pvreboot/framework/drain"
+	"github.com/pvreboot/pvreboot/framework/fault"
 	"github.com/pvreboot/pvreboot/framework/ledger"
 	"github.com/pvreboot/pvreboot/framework/localpv"
 	"github.com/pvreboot/pvreboot/framework/wait"
@@ -172,6 +174,12 @@ func Sweep(ctx context.Context, o SweepOptions) ([]Swept, error) {
 	}
 	cancel()
 	prov := localpv.New(o.Client, o.Nodes, nil)
+	// What dead runs' faults changed on the nodes is undone before their
+	// volumes go: the undo acts on the volume's device (readahead), which
+	// the teardown takes away. A volume whose change is not undone keeps
+	// its node side for the next sweep.
+	s, faultHeld := undoDeadFaults(ctx, o, records, live, &errs)
+	swept = append(swept, s...)
 	pvs, err := o.Client.CoreV1().PersistentVolumes().List(ctx, owned)
 	if err != nil {
 		return nil, fmt.Errorf("list PVs: %w", err)
@@ -192,9 +200,10 @@ func Sweep(ctx context.Context, o SweepOptions) ([]Swept, error) {
 		if o.DryRun {
 			continue
 		}
-		if o.Nodes == nil || !slices.Contains(o.NodeNames, v.Node) {
-			// Without node access only the objects go; the backing stays
-			// for a sweep with the node.
+		if o.Nodes == nil || !slices.Contains(o.NodeNames, v.Node) || faultHeld.has(id, v.Node, v.PVName) {
+			// Without node access, or while a fault's change on it is not
+			// undone, only the objects go; the backing stays for a later
+			// sweep.
 			v.Unit, v.Image, v.Path = "", "", ""
 		}
 		if err := prov.Teardown(ctx, v); err != nil {
@@ -207,7 +216,7 @@ func Sweep(ctx context.Context, o SweepOptions) ([]Swept, error) {
 	nodeLeft := map[string]map[string]bool{}
 	if o.Nodes != nil {
 		for _, node := range o.NodeNames {
-			s, left, err := sweepNode(ctx, o, prov, node, live)
+			s, left, err := sweepNode(ctx, o, prov, node, live, faultHeld)
 			swept = append(swept, s...)
 			if left != nil {
 				nodeLeft[node] = left
@@ -233,7 +242,7 @@ func Sweep(ctx context.Context, o SweepOptions) ([]Swept, error) {
 			}
 		}
 	}
-	swept = append(swept, finishLedgers(ctx, o, prov, records, live, nodeLeft, &errs)...)
+	swept = append(swept, finishLedgers(ctx, o, prov, records, live, nodeLeft, faultHeld, &errs)...)
 	return swept, errors.Join(errs...)
 }
 
@@ -269,12 +278,9 @@ func awaitDeath(ctx context.Context, o SweepOptions, rec ledger.Record) (ledger.
 	return rec, fmt.Errorf("%w: run %s renews its heartbeat (held by %s, renewed %s): stop it first", ErrRunLive, rec.Run, rec.Holder, rec.Renewed.UTC().Format(time.RFC3339))
 }
 
-// finishLedgers removes what dead runs' ledgers still name and the sweep
-// did not (a helper namespace), forgets what is gone, and closes each
-// ledger: deleted once empty, kept for the next sweep otherwise. With
-// o.Run, a run whose ledger exists only in StateDir is finished too.
-func finishLedgers(ctx context.Context, o SweepOptions, prov *localpv.Provisioner, records []ledger.Record, live map[string]bool,
-	nodeLeft map[string]map[string]bool, errs *[]error) []Swept {
+// deadRuns are the runs whose ledgers the sweep finishes: dead ones in its
+// scope, and o.Run (whose ledger may exist only in StateDir), sorted.
+func deadRuns(o SweepOptions, records []ledger.Record, live map[string]bool) []string {
 	runs := map[string]bool{}
 	for _, rec := range records {
 		if o.mine(rec.Run) && !live[rec.Run] {
@@ -284,8 +290,81 @@ func finishLedgers(ctx context.Context, o SweepOptions, prov *localpv.Provisione
 	if o.Run != "" {
 		runs[o.Run] = true
 	}
+	return slices.Sorted(maps.Keys(runs))
+}
+
+// faultHolds are the volumes whose node side stays because a fault's change
+// about them is not undone: the undo needs the volume's device. Keys are
+// "run node pv", with "*" for every volume of the run on the node, or of
+// the run anywhere.
+type faultHolds map[string]bool
+
+// hold keeps the volume a change is about (every volume of the run on the
+// node when the change names none).
+func (h faultHolds) hold(run string, c fault.Change) {
+	v := c.Volume()
+	if v == "" {
+		v = "*"
+	}
+	h[run+" "+c.Node+" "+v] = true
+}
+
+func (h faultHolds) has(run, node, pv string) bool {
+	return h[run+" "+node+" "+pv] || h[run+" "+node+" *"] || h[run+" * *"]
+}
+
+// undoDeadFaults undoes what dead runs' faults changed on the nodes and
+// forgets it, and returns the volumes whose change is not undone (no node
+// access, dry run, the undo failed) or not known (the ledger could not be
+// read): their node side stays.
+func undoDeadFaults(ctx context.Context, o SweepOptions, records []ledger.Record, live map[string]bool, errs *[]error) ([]Swept, faultHolds) {
+	held := faultHolds{}
 	var swept []Swept
-	for run := range runs {
+	for _, run := range deadRuns(o, records, live) {
+		l, err := ledger.Load(ctx, o.Client, o.StateDir, run)
+		if errors.Is(err, ledger.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			// finishLedgers reports it; what the run changed is unknown.
+			held[run+" * *"] = true
+			continue
+		}
+		var undone []ledger.Item
+		for _, it := range l.Items() {
+			if it.Kind != ledger.KindFault {
+				continue
+			}
+			gone, err := faultItemGone(ctx, o, it)
+			if err != nil {
+				*errs = append(*errs, fmt.Errorf("run %s: %s (its volume's node side stays until it is undone): %w", run, it, err))
+			}
+			if !gone {
+				held.hold(run, ChangeOfItem(it))
+				continue
+			}
+			undone = append(undone, it)
+			swept = append(swept, Swept{What: "fault change", Name: it.Name, Node: it.Node, Why: "run " + run + " is dead: undone before its volume goes"})
+		}
+		if len(undone) == 0 {
+			continue
+		}
+		if err := l.Remove(ctx, undone...); err != nil {
+			*errs = append(*errs, fmt.Errorf("run %s: %w", run, err))
+		}
+	}
+	return swept, held
+}
+
+// finishLedgers removes what dead runs' ledgers still name and the sweep
+// did not (a helper namespace), forgets what is gone, and closes each
+// ledger: deleted once empty, kept for the next sweep otherwise. With
+// o.Run, a run whose ledger exists only in StateDir is finished too. A
+// fault change or backing of a held volume stays.
+func finishLedgers(ctx context.Context, o SweepOptions, prov *localpv.Provisioner, records []ledger.Record, live map[string]bool,
+	nodeLeft map[string]map[string]bool, held faultHolds, errs *[]error) []Swept {
+	var swept []Swept
+	for _, run := range deadRuns(o, records, live) {
 		l, err := ledger.Load(ctx, o.Client, o.StateDir, run)
 		if errors.Is(err, ledger.ErrNotFound) {
 			continue
@@ -296,6 +375,14 @@ func finishLedgers(ctx context.Context, o SweepOptions, prov *localpv.Provisione
 		}
 		var gone []ledger.Item
 		for _, it := range l.Items() {
+			switch {
+			case it.Kind == ledger.KindFault && held.has(run, it.Node, ChangeOfItem(it).Volume()),
+				it.Kind == ledger.KindBacking && held.has(run, it.Node, it.Name):
+				// Tried once above: the change and its volume wait for the
+				// next sweep.
+				swept = append(swept, Swept{What: "ledger item", Name: it.String(), Why: "run " + run + " still holds it (a fault's change on it is not undone)"})
+				continue
+			}
 			ok, err := itemGone(ctx, o, prov, it, nodeLeft)
 			if err != nil {
 				*errs = append(*errs, fmt.Errorf("run %s: %s: %w", run, it, err))
@@ -431,10 +518,14 @@ type NodeLeftover struct {
 	Run, PVName         string
 	Image, MountUnit    bool
 	LoopUnit, Directory bool
+	// ReadaheadUnit: the readahead fault's boot unit, which runs at every
+	// boot until it is removed.
+	ReadaheadUnit bool
 }
 
 // ParseNodeLeftovers reads `ls -1 /mnt/pvreboot` and `ls -1
-// /etc/systemd/system` of a node into pvreboot's volumes found there.
+// /etc/systemd/system` of a node into pvreboot's volumes found there: their
+// files, their mount or loop units and the readahead fault's boot units.
 func ParseNodeLeftovers(files, units string) []NodeLeftover {
 	by := map[string]*NodeLeftover{}
 	get := func(pv, run string) *NodeLeftover {
@@ -456,6 +547,12 @@ func ParseNodeLeftovers(files, units string) []NodeLeftover {
 		}
 	}
 	for _, u := range strings.Fields(units) {
+		if rest, ok := strings.CutSuffix(u, "-readahead.service"); ok {
+			if m := leftoverName.FindStringSubmatch(rest); m != nil && m[3] == "" {
+				get(m[1], m[2]).ReadaheadUnit = true
+			}
+			continue
+		}
 		if rest, ok := strings.CutSuffix(u, "-loop.service"); ok {
 			if m := leftoverName.FindStringSubmatch(rest); m != nil && m[3] == "" {
 				get(m[1], m[2]).LoopUnit = true
@@ -477,10 +574,12 @@ func ParseNodeLeftovers(files, units string) []NodeLeftover {
 	return out
 }
 
-// sweepNode removes the node side of dead runs' volumes found on the node,
-// and returns the backings it found that are still there (live runs', ones
-// whose teardown failed, all of them when dry); nil when it could not list.
-func sweepNode(ctx context.Context, o SweepOptions, prov *localpv.Provisioner, node string, live map[string]bool) ([]Swept, map[string]bool, error) {
+// sweepNode removes the node side of dead runs' volumes found on the node
+// (a readahead fault's boot unit no ledger named first, then the backing),
+// and returns the backings it found that are still there (live runs', held
+// ones, ones whose teardown failed, all of them when dry); nil when it
+// could not list.
+func sweepNode(ctx context.Context, o SweepOptions, prov *localpv.Provisioner, node string, live map[string]bool, held faultHolds) ([]Swept, map[string]bool, error) {
 	files, err := prov.ListBackings(ctx, node, nodeRoot)
 	if err != nil {
 		return nil, nil, fmt.Errorf("list %s on %s: %w", nodeRoot, node, err)
@@ -493,7 +592,7 @@ func sweepNode(ctx context.Context, o SweepOptions, prov *localpv.Provisioner, n
 	var errs []error
 	left := map[string]bool{}
 	for _, l := range ParseNodeLeftovers(string(files), string(units)) {
-		if live[l.Run] || !o.mine(l.Run) {
+		if live[l.Run] || !o.mine(l.Run) || held.has(l.Run, node, l.PVName) {
 			left[l.PVName] = true
 			continue
 		}
@@ -506,6 +605,20 @@ func sweepNode(ctx context.Context, o SweepOptions, prov *localpv.Provisioner, n
 			v.SetBacking(localpv.Filesystem)
 		default:
 			v.SetBacking(localpv.Directory)
+		}
+		if l.ReadaheadUnit {
+			// Its ledger is gone (the sweep undid the ones a ledger names,
+			// above): the value before the fault is not known, and only the
+			// unit that would set it again at every boot is removed.
+			swept = append(swept, Swept{What: "readahead unit", Name: fault.ReadaheadUnitName(l.PVName), Node: node,
+				Why: "run " + l.Run + " has no live namespace and no ledger names it (the device's readahead is not restored)"})
+			if !o.DryRun {
+				if err := fault.RemoveReadaheadUnit(ctx, o.Nodes, node, l.PVName); err != nil {
+					left[l.PVName] = true
+					errs = append(errs, err)
+					continue
+				}
+			}
 		}
 		swept = append(swept, Swept{What: "backing", Name: v.Path + " (" + v.Backing + ")", Node: node, Why: "run " + l.Run + " has no live namespace"})
 		if o.DryRun {

@@ -29,14 +29,18 @@ pvreboot-nodeexec-abc
 	units := `kubelet.service.d
 mnt-pvreboot-pvreboot\x2d64d391fd\x2ddata.mount
 pvreboot-1a2b-raw-loop.service
+pvreboot-1a2b-raw-readahead.service
+pvreboot-77-lost-readahead.service
+pvreboot-1a2b-$(reboot)-readahead.service
 mnt-pvreboot-pvreboot\x2d9999\x2dgone.mount
 multi-user.target.wants
 mnt-data.mount
 `
 	got := ParseNodeLeftovers(files, units)
 	want := []NodeLeftover{
-		{Run: "1a2b", PVName: "pvreboot-1a2b-raw", Image: true, LoopUnit: true, Directory: true},
+		{Run: "1a2b", PVName: "pvreboot-1a2b-raw", Image: true, LoopUnit: true, Directory: true, ReadaheadUnit: true},
 		{Run: "64d391fd", PVName: "pvreboot-64d391fd-data", Image: true, MountUnit: true, Directory: true},
+		{Run: "77", PVName: "pvreboot-77-lost", ReadaheadUnit: true},
 		{Run: "9999", PVName: "pvreboot-9999-gone", MountUnit: true},
 		{Run: "cafe", PVName: "pvreboot-cafe-data-0", Directory: true},
 	}

@@ -37,7 +37,9 @@ func TestValidFaults(t *testing.T) {
 		volumes, workload, faults string
 		check                     func(*testing.T, *Scenario)
 	}{
-		"every fault on a filesystem volume": {fsVolume, sendfile, `[{type: late-mount}, {type: io-throttle}, {type: mount-options}, {type: memory-squeeze}, {type: readahead}]`,
+		// Every fault but readahead, which late-mount would keep from
+		// being applied (TestInvalidFaults).
+		"every fault on a filesystem volume": {fsVolume, sendfile, `[{type: late-mount}, {type: io-throttle}, {type: mount-options}, {type: memory-squeeze}]`,
 			func(t *testing.T, s *Scenario) {
 				f := s.Spec.Faults
 				if got := f[2].BootMountOptions(); len(got) != 1 || got[0] != "sync" {
@@ -46,7 +48,16 @@ func TestValidFaults(t *testing.T) {
 				if n, err := f[3].MemoryLimitBytes(); err != nil || n != 12<<20 {
 					t.Errorf("memory-squeeze default %d, %v; want 12Mi", n, err)
 				}
-				if kb := f[4].ReadAheadKBOrDefault(); kb != 0 {
+				for _, x := range f {
+					if x.Phase != PhaseAfterReboot {
+						t.Errorf("%s: phase %q", x.Type, x.Phase)
+					}
+				}
+			}},
+		"every fault but late-mount on a filesystem volume": {fsVolume, sendfile, `[{type: io-throttle}, {type: mount-options}, {type: memory-squeeze}, {type: readahead}]`,
+			func(t *testing.T, s *Scenario) {
+				f := s.Spec.Faults
+				if kb := f[3].ReadAheadKBOrDefault(); kb != 0 {
 					t.Errorf("readahead default %d, want 0", kb)
 				}
 				for _, x := range f {
@@ -125,6 +136,10 @@ func TestInvalidFaults(t *testing.T) {
 			[]string{`spec.faults[0].memoryLimit: Invalid value: "32Mi": a readwrite copy holds buffers of chunkSize 16Mi in the same cgroup: must be at least 2 x chunkSize + 16Mi (48Mi)`}},
 		"memory limit as a number": {fsVolume, sendfile, `[{type: memory-squeeze, memoryLimit: 12582912}]`,
 			[]string{`spec.faults[0].memoryLimit`}},
+		"readahead with late-mount": {fsVolume, sendfile, `[{type: late-mount}, {type: readahead}]`,
+			[]string{`spec.faults[1].type: Invalid value: "readahead": readahead cannot be combined with late-mount`}},
+		"readahead on a block volume with late-mount": {`[{name: data, backing: filesystem, fsType: ext4, size: 1Gi}, {name: raw, backing: block, size: 1Gi}]`, sendfile, `[{type: readahead}, {type: late-mount}]`,
+			[]string{`spec.faults[0].type: Invalid value: "readahead": readahead cannot be combined with late-mount`}},
 		"readahead below zero": {fsVolume, sendfile, `[{type: readahead, readAheadKB: -1}]`,
 			[]string{`spec.faults[0].readAheadKB: Invalid value: -1: must be 0 to 128`}},
 		"readahead above the kernel floor": {fsVolume, sendfile, `[{type: readahead, readAheadKB: 4096}]`,

@@ -595,6 +595,12 @@ func validateFault(p *field.Path, f Fault, spec Spec) field.ErrorList {
 		if !hasBacking(BackingFilesystem, BackingBlock) {
 			errs = append(errs, field.Invalid(p.Child("type"), f.Type, "readahead needs a volume with backing filesystem or block (a block device of its own)"))
 		}
+		if slices.ContainsFunc(spec.Faults, func(o Fault) bool { return o.Type == FaultLateMount }) {
+			// Its boot unit follows the volume's mount unit, which late-mount
+			// keeps from running at boot: readahead would never be applied.
+			errs = append(errs, field.Invalid(p.Child("type"), f.Type,
+				"readahead cannot be combined with late-mount: late-mount keeps the volume's mount unit from running at boot, and readahead's boot unit runs after it, so readahead would never be applied"))
+		}
 	}
 	only := func(name string, set bool, typ string) {
 		if set && f.Type != typ {
