@@ -72,7 +72,7 @@ var _ = Describe("faults during a run of the real CLI", Ordered, Serial, Label("
 		cfg, s, _, setup = shippedScenario("sendfile-after-reboot.yaml")
 		// A power cut with the node down for 20 s: a window to interrupt in.
 		s.Spec.Reboot.Method, s.Spec.Reboot.Down = scenario.RebootKindKill, scenario.Duration{Duration: 20 * time.Second}
-		s.Spec.Workload.FileSize, s.Spec.Workload.Iterations = "64Mi", ptr.To(3)
+		s.Spec.Workload.FileSize, s.Spec.Workload.Iterations = "64Mi", ptr.To(5)
 		s.Spec.Volumes[0].Size = "1Gi"
 		root, _ := filepath.Abs("..")
 		s.Spec.Cluster.Kind.Config = filepath.Join(root, s.Spec.Cluster.Kind.Config)

@@ -48,7 +48,7 @@ var _ = Describe("reboot over SSH", Ordered, Serial, Label("kind", "disruptive",
 		sshPub, err := ssh.NewPublicKey(pub)
 		Expect(err).NotTo(HaveOccurred())
 
-		s.Spec.Workload.FileSize, s.Spec.Workload.Iterations = "64Mi", ptr.To(3)
+		s.Spec.Workload.FileSize, s.Spec.Workload.Iterations = "64Mi", ptr.To(5)
 		s.Spec.Reboot.Method = scenario.RebootSSH
 		s.Spec.Reboot.SSH = &scenario.SSHReboot{User: "root", Port: ptr.To(22), KeyFile: keyFile, KnownHosts: knownHosts, Mode: "reboot"}
 		Expect(s.Validate()).To(Succeed())
