@@ -7,6 +7,7 @@ import (
 
 	"github.com/pvreboot/pvreboot/cmd/internal/exitcode"
 	"github.com/pvreboot/pvreboot/framework/budget"
+	"github.com/pvreboot/pvreboot/framework/probe"
 	"github.com/pvreboot/pvreboot/framework/report"
 	"github.com/pvreboot/pvreboot/framework/scenario"
 	"github.com/spf13/cobra"
@@ -93,13 +94,16 @@ func newReportCmd(g *globals) *cobra.Command {
 func newCompareCmd(g *globals) *cobra.Command {
 	var phase string
 	var maxSlowdown, alpha float64
+	var differentWorkloads bool
 	cmd := &cobra.Command{
 		Use:   "compare BASE.json NEW.json",
 		Short: "Test whether NEW's copies are significantly slower than BASE's (exit 1 if so)",
 		Long: "compare applies the statistical budget across two runs (Result or probe JSON): a one-sided\n" +
 			"exact Mann-Whitney U test of NEW's per-copy median call latencies against BASE's scaled by\n" +
 			"--max-slowdown, the copy (probe iteration) being the unit. Each run needs enough copies to\n" +
-			"reach p < --alpha at all: 5 vs 5 for alpha 0.01, 4 vs 4 for 0.05.",
+			"reach p < --alpha at all: 5 vs 5 for alpha 0.01, 4 vs 4 for 0.05. Runs of different workloads\n" +
+			"(method, file or chunk size, cache mode, filesystem, file or block device) are refused (exit 2)\n" +
+			"unless --allow-different-workloads.",
 		Example: `  pvreboot compare stored-baseline.json _artifacts/result.json
   pvreboot compare warm.json cold.json --max-slowdown 1.2`,
 		Args: exactArgs(2, "BASE.json", "NEW.json"),
@@ -111,6 +115,7 @@ func newCompareCmd(g *globals) *cobra.Command {
 				return exitcode.Usagef("--alpha: must be in (0, 0.1], got %g", alpha)
 			}
 			var phases []budget.Phase
+			var workloads []workload
 			for _, f := range args {
 				r, err := report.ReadFile(f)
 				if err != nil {
@@ -121,6 +126,14 @@ func newCompareCmd(g *globals) *cobra.Command {
 					return exitcode.Usagef("%s: %v", f, err)
 				}
 				phases = append(phases, report.PhaseFromProbe(p.Probe))
+				workloads = append(workloads, workloadOf(p.Probe))
+			}
+			if diff := workloads[0].diff(workloads[1]); len(diff) > 0 {
+				if !differentWorkloads {
+					return exitcode.Usagef("%s and %s measured different workloads (%s): their latencies do not compare; --allow-different-workloads compares them anyway",
+						args[0], args[1], strings.Join(diff, "; "))
+				}
+				fmt.Fprintf(g.s.Out, "warning: different workloads (%s): the comparison is of the setups, not of the runs\n", strings.Join(diff, "; "))
 			}
 			if nb, nn := len(phases[0].Iterations), len(phases[1].Iterations); !budget.Reachable(nn, nb, alpha) {
 				return exitcode.Usagef("%d vs %d copies can never reach p < %g with the copy as the unit (the smallest p of %d vs %d copies is %.3g): probe at least %d iterations in each run, or raise --alpha",
@@ -152,6 +165,7 @@ func newCompareCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&phase, "phase", "", "phase to compare in Result files (default: after-reboot, or the only phase)")
 	cmd.Flags().Float64Var(&maxSlowdown, "max-slowdown", 1.0, "allowed slowdown factor before a difference counts")
 	cmd.Flags().Float64Var(&alpha, "alpha", 0.01, "significance level of the one-sided U test on copies")
+	cmd.Flags().BoolVar(&differentWorkloads, "allow-different-workloads", false, "compare runs whose workloads differ (method, sizes, cache, filesystem, file or block), with a warning")
 	return cmd
 }
 
@@ -177,4 +191,36 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// workload is what a probe measured, as far as two runs must agree on it for
+// their latencies to compare.
+type workload struct {
+	method, cache, fsType, target string
+	file, chunk                   int64
+}
+
+func workloadOf(r *probe.Report) workload {
+	w := workload{method: string(r.Method), cache: string(r.Cache), fsType: r.Env.Mount.FSType, file: r.FileBytes, chunk: r.ChunkBytes, target: "file"}
+	if r.Device != "" {
+		w.target, w.fsType = "block device", ""
+	}
+	return w
+}
+
+// diff says how two workloads differ, one "what: a vs b" each.
+func (w workload) diff(o workload) []string {
+	var out []string
+	add := func(what, a, b string) {
+		if a != b {
+			out = append(out, fmt.Sprintf("%s: %s vs %s", what, a, b))
+		}
+	}
+	add("method", w.method, o.method)
+	add("file size", probe.FormatSize(w.file), probe.FormatSize(o.file))
+	add("chunk size", probe.FormatSize(w.chunk), probe.FormatSize(o.chunk))
+	add("cache", w.cache, o.cache)
+	add("copies to", w.target, o.target)
+	add("filesystem", w.fsType, o.fsType)
+	return out
 }
