@@ -196,6 +196,9 @@ func Text(w io.Writer, r *Result) error {
 		where = fmt.Sprintf(" (%s cluster %s)", r.Cluster.Provider, r.Cluster.Name)
 	}
 	fmt.Fprintf(w, "pvreboot %s: %s on node %s%s\n", r.Scenario, verdictWord(r), r.Node.Name, where)
+	if p := r.Provenance; p != nil {
+		fmt.Fprintf(w, "run %s by pvreboot %s (%s) on %s %s/%s\n", p.RunID, p.Build.Version, p.Build.Revision, p.Host.Hostname, p.Host.OS, p.Host.Arch)
+	}
 	for _, e := range r.Errors {
 		fmt.Fprintf(w, "error: %s\n", e)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/pvreboot/pvreboot/framework/budget"
 	"github.com/pvreboot/pvreboot/framework/calibrate"
 	"github.com/pvreboot/pvreboot/framework/probe"
+	"github.com/pvreboot/pvreboot/framework/scenario"
 )
 
 // Schema of a Result document.
@@ -29,9 +30,38 @@ type Result struct {
 	Faults     []string       `json:"faults,omitempty"`
 	Errors     []string       `json:"errors,omitempty"`
 	Timings    []StepTiming   `json:"timings,omitempty"`
+	// Provenance says what made the result: pvreboot's build, the run's ID,
+	// the host it ran from and the scenario as run (after defaults).
+	Provenance *Provenance `json:"provenance,omitempty"`
 	// Calibration is the noise measured by `pvreboot calibrate`: its own
 	// result, or the one a run was given (run --calibration).
 	Calibration *calibrate.Calibration `json:"calibration,omitempty"`
+}
+
+// Provenance is where a result comes from.
+type Provenance struct {
+	Build Build `json:"build"`
+	// RunID is the run's identifier: its namespace is pvreboot-<RunID>.
+	RunID string    `json:"runID,omitempty"`
+	Host  HostFacts `json:"host"`
+	// Scenario is the scenario as run, after defaults.
+	Scenario *scenario.Scenario `json:"scenario,omitempty"`
+}
+
+// Build identifies the pvreboot binary.
+type Build struct {
+	Version   string `json:"version"`
+	Revision  string `json:"revision,omitempty"`
+	Modified  bool   `json:"modified,omitempty"`
+	GoVersion string `json:"goVersion,omitempty"`
+}
+
+// HostFacts describe the machine pvreboot ran on (not the node).
+type HostFacts struct {
+	Hostname string `json:"hostname,omitempty"`
+	OS       string `json:"os"`
+	Arch     string `json:"arch"`
+	Kernel   string `json:"kernel,omitempty"`
 }
 
 // ClusterFacts describe the cluster.

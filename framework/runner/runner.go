@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -77,6 +78,8 @@ type Config struct {
 	Provider    string // kind or existing
 	// Keep leaves the namespace, PVs and backings in place.
 	Keep bool
+	// Build identifies the pvreboot binary in the result's provenance.
+	Build report.Build
 	// NoReboot is a run that never reboots (calibrate): its reboot plan is
 	// neither checked nor needed.
 	NoReboot bool
@@ -177,7 +180,18 @@ func New(cfg Config) (*Run, error) {
 	for _, f := range s.Spec.Faults {
 		r.Result.Faults = append(r.Result.Faults, f.Type)
 	}
+	r.Result.Provenance = &report.Provenance{Build: cfg.Build, RunID: r.id, Host: hostFacts(), Scenario: s}
 	return r, nil
+}
+
+// hostFacts describes the machine the run is driven from.
+func hostFacts() report.HostFacts {
+	h := report.HostFacts{OS: runtime.GOOS, Arch: runtime.GOARCH}
+	h.Hostname, _ = os.Hostname()
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		h.Kernel = strings.TrimSpace(string(b))
+	}
+	return h
 }
 
 // ID is the run's identifier: part of every name it creates and the value

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/pvreboot/pvreboot/framework/report"
 	"io"
 	"log/slog"
 	"runtime/debug"
@@ -130,6 +131,12 @@ type Version struct {
 	GoVersion string `json:"goVersion"`
 	Revision  string `json:"revision"`
 	Modified  bool   `json:"modified"`
+}
+
+// resultBuild is the build a result records in its provenance.
+func resultBuild() report.Build {
+	v := buildVersion()
+	return report.Build{Version: v.Version, Revision: v.Revision, Modified: v.Modified, GoVersion: v.GoVersion}
 }
 
 func buildVersion() Version {

@@ -60,6 +60,7 @@ func newCalibrateCmd(g *globals) *cobra.Command {
 				return err
 			}
 			cfg.NoReboot = true
+			cfg.Build = resultBuild()
 			cfg.StateDir, cfg.Holder = g.stateDir(), holder()
 			run, err := runner.New(cfg)
 			if err != nil {

@@ -96,6 +96,7 @@ func newRunCmd(g *globals) *cobra.Command {
 				return err
 			}
 			cfg.Keep = keep
+			cfg.Build = resultBuild()
 			cfg.AllowReboot = allowReboot
 			cfg.StateDir, cfg.Holder = g.stateDir(), holder()
 			if eventsFile != "" {
