@@ -85,16 +85,13 @@ type BudgetNoise struct {
 // Metrics returns the metrics whose noise is reported.
 func Metrics() []string { return []string{"p50", "p90", "p99", "max", "mean", "throughput"} }
 
-// Compute judges the scenario's budgets (specs, in scenario form, and the
-// same budgets as evaluated, in the same order) on repeats of one phase.
-// At least two repeats are needed.
-func Compute(name, phase string, specs []scenario.Budget, budgets []budget.Budget, repeats []budget.Phase) (*Calibration, error) {
+// Compute judges the scenario's budgets on repeats of one phase. At least
+// two repeats are needed.
+func Compute(name, phase string, specs []scenario.Budget, repeats []budget.Phase) (*Calibration, error) {
 	if len(repeats) < 2 {
 		return nil, fmt.Errorf("calibration needs at least 2 repeats, got %d", len(repeats))
 	}
-	if len(specs) != len(budgets) {
-		return nil, fmt.Errorf("calibration: %d budget specs for %d budgets", len(specs), len(budgets))
-	}
+	budgets := scenario.Rules(specs)
 	c := &Calibration{Scenario: name, Phase: phase, Repeats: len(repeats), At: time.Now().UTC()}
 	for _, m := range Metrics() {
 		n, err := noise(m, repeats)

@@ -51,29 +51,6 @@ spec:
   - {phase: after-reboot, metric: throughput, min: 10MB/s}
 `
 
-func budgets(s *scenario.Scenario) []budget.Budget {
-	var out []budget.Budget
-	for _, b := range s.Spec.Budgets {
-		x := budget.Budget{Name: b.Name, Phase: b.Phase, Metric: b.Metric}
-		switch {
-		case b.Statistical != nil:
-			x.Kind, x.RelativeTo, x.MaxSlowdown, x.Alpha = budget.Statistical, b.Statistical.Against, b.Statistical.MaxSlowdown, b.Statistical.Alpha
-		case b.RelativeTo != "":
-			x.Kind, x.RelativeTo, x.MaxRatio = budget.Relative, b.RelativeTo, b.MaxRatio
-		default:
-			x.Kind = budget.Absolute
-			if b.Max != nil {
-				x.MaxNs = float64(b.Max.Duration)
-			}
-			if b.Min != nil {
-				x.MinBytesPerSecond = b.Min.BytesPerSecond
-			}
-		}
-		out = append(out, x)
-	}
-	return out
-}
-
 func TestCompute(t *testing.T) {
 	s, err := scenario.Parse([]byte(scenarioYAML))
 	if err != nil {
@@ -84,7 +61,7 @@ func TestCompute(t *testing.T) {
 	for range 6 {
 		reps = append(reps, repeat(r, 5, 16, 15e6, 0.15, 0.05))
 	}
-	c, err := Compute("cal", "baseline", s.Spec.Budgets, budgets(s), reps)
+	c, err := Compute("cal", "baseline", s.Spec.Budgets, reps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +104,7 @@ func TestCompute(t *testing.T) {
 	if sug[0].Max.Duration <= s.Spec.Budgets[0].Max.Duration/2 || sug[1].MaxRatio < 1.5 || sug[2].Statistical.MaxSlowdown < 1.2 || sug[3].Min.BytesPerSecond <= 0 {
 		t.Errorf("suggested %+v", sug)
 	}
-	c2, err := Compute("cal", "baseline", sug, budgets(&scenario.Scenario{Spec: scenario.Spec{Budgets: sug}}), reps)
+	c2, err := Compute("cal", "baseline", sug, reps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,11 +133,11 @@ func indent(s string) []string {
 }
 
 func TestComputeRefuses(t *testing.T) {
-	if _, err := Compute("x", "baseline", nil, nil, []budget.Phase{{CallNs: []float64{1}}}); err == nil {
+	if _, err := Compute("x", "baseline", nil, []budget.Phase{{CallNs: []float64{1}}}); err == nil {
 		t.Error("one repeat accepted")
 	}
 	empty := []budget.Phase{{}, {}}
-	if _, err := Compute("x", "baseline", nil, nil, empty); err == nil || !strings.Contains(err.Error(), "no calls") {
+	if _, err := Compute("x", "baseline", nil, empty); err == nil || !strings.Contains(err.Error(), "no calls") {
 		t.Errorf("repeats without calls: %v", err)
 	}
 }

@@ -46,7 +46,7 @@ func Text(w io.Writer, c *Calibration) error {
 	}
 	fmt.Fprintf(w, "\nsuggested budgets (the worst repeat with x%g headroom; `-o yaml` prints them to paste into the scenario)\n", Headroom)
 	for _, s := range c.Suggested {
-		fmt.Fprintf(w, "  %s\n", describe(s))
+		fmt.Fprintf(w, "  %s\n", Describe(s))
 	}
 	for _, n := range c.Notes {
 		fmt.Fprintf(w, "\nnote: %s\n", n)
@@ -75,7 +75,8 @@ func value(unit string, v float64) string {
 	return fmt.Sprintf("x%.2f", v)
 }
 
-func describe(s scenario.Budget) string {
+// Describe puts a suggested budget in one line.
+func Describe(s scenario.Budget) string {
 	switch {
 	case s.Statistical != nil:
 		return fmt.Sprintf("%s: statistical against %s, maxSlowdown %g, alpha %g", s.Phase, s.Statistical.Against, s.Statistical.MaxSlowdown, s.Statistical.Alpha)

@@ -482,22 +482,7 @@ func calibrationRows(c *calibrate.Calibration) *calibrationView {
 		v.Budgets = append(v.Budgets, row)
 	}
 	for _, s := range c.Suggested {
-		v.Suggested = append(v.Suggested, describeBudget(s))
+		v.Suggested = append(v.Suggested, calibrate.Describe(s))
 	}
 	return v
-}
-
-// describeBudget is a suggested budget in one line.
-func describeBudget(s scenario.Budget) string {
-	switch {
-	case s.Statistical != nil:
-		return fmt.Sprintf("%s: statistical against %s, maxSlowdown %g, alpha %g", s.Phase, s.Statistical.Against, s.Statistical.MaxSlowdown, s.Statistical.Alpha)
-	case s.RelativeTo != "":
-		return fmt.Sprintf("%s %s: relativeTo %s, maxRatio %g", s.Phase, s.Metric, s.RelativeTo, s.MaxRatio)
-	case s.Max != nil:
-		return fmt.Sprintf("%s %s: max %s", s.Phase, s.Metric, s.Max.Duration)
-	case s.Min != nil:
-		return fmt.Sprintf("%s throughput: min %s", s.Phase, budget.FormatRate(s.Min.BytesPerSecond))
-	}
-	return s.Phase
 }

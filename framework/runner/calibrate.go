@@ -44,7 +44,7 @@ func (r *Run) Calibrate(ctx context.Context, repeats int) (*calibrate.Calibratio
 		}
 		phases = append(phases, report.PhaseFromProbe(r.Result.Phase(name).Probe))
 	}
-	c, err := calibrate.Compute(r.cfg.Scenario.Metadata.Name, scenario.PhaseBaseline, r.cfg.Scenario.Spec.Budgets, Budgets(r.cfg.Scenario), phases)
+	c, err := calibrate.Compute(r.cfg.Scenario.Metadata.Name, scenario.PhaseBaseline, r.cfg.Scenario.Spec.Budgets, phases)
 	if err != nil {
 		return nil, err
 	}
