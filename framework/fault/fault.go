@@ -11,6 +11,7 @@ import (
 	"slices"
 
 	"github.com/pvreboot/pvreboot/framework/localpv"
+	"github.com/pvreboot/pvreboot/framework/nodescript"
 	"github.com/pvreboot/pvreboot/framework/scenario"
 )
 
@@ -235,6 +236,8 @@ func (c Change) clone() Change {
 //go:embed scripts/*.sh
 var scriptFiles embed.FS
 
+var scripts = nodescript.New(scriptFiles)
+
 // Script names.
 const (
 	scriptIOThrottle    = "io-throttle"
@@ -242,21 +245,11 @@ const (
 	scriptReadahead     = "readahead"
 )
 
-func script(name string) string {
-	b, err := scriptFiles.ReadFile("scripts/" + name + ".sh")
-	if err != nil {
-		// The names are constants of this package and the files are
-		// embedded: a missing one is a build mistake the tests catch.
-		return "echo 'pvreboot: missing embedded script " + name + "' >&2; exit 70"
-	}
-	return string(b)
-}
+func script(name string) string { return scripts.Text(name) }
 
 // scriptArgv runs an embedded script with its values as positional
 // parameters ($1...; $0 is the script's name).
-func scriptArgv(name string, args ...string) []string {
-	return append([]string{"sh", "-c", script(name), name}, args...)
-}
+func scriptArgv(name string, args ...string) []string { return scripts.Argv(name, args...) }
 
 // Scripts returns every node-side script of this package by name (for the
 // tests that no node command is built from a value).

@@ -3,6 +3,8 @@ package localpv
 import (
 	"embed"
 	"maps"
+
+	"github.com/pvreboot/pvreboot/framework/nodescript"
 )
 
 // The node-side scripts. Each takes every value as a positional parameter
@@ -11,6 +13,8 @@ import (
 //
 //go:embed scripts/*.sh
 var scriptFiles embed.FS
+
+var scripts = nodescript.New(scriptFiles)
 
 // Script names.
 const (
@@ -21,21 +25,11 @@ const (
 	scriptLoopDirectIO = "loop-direct-io"
 )
 
-func script(name string) string {
-	b, err := scriptFiles.ReadFile("scripts/" + name + ".sh")
-	if err != nil {
-		// The names are constants of this package and the files are
-		// embedded: a missing one is a build mistake the tests catch.
-		return "echo 'pvreboot: missing embedded script " + name + "' >&2; exit 70"
-	}
-	return string(b)
-}
+func script(name string) string { return scripts.Text(name) }
 
 // scriptArgv runs an embedded script with its values as positional
 // parameters ($1...; $0 is the script's name).
-func scriptArgv(name string, args ...string) []string {
-	return append([]string{"sh", "-c", script(name), name}, args...)
-}
+func scriptArgv(name string, args ...string) []string { return scripts.Argv(name, args...) }
 
 // Scripts returns every node-side script of this package by name (for the
 // test that no node command is built from a value).
