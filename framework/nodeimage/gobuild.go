@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/pvreboot/pvreboot/framework/exec"
 	"golang.org/x/mod/modfile"
 )
 
@@ -75,17 +76,19 @@ func (r runner) build(ctx context.Context, b goBuild, goVersion string) (string,
 		}
 	}
 	env := []string{"CGO_ENABLED=0", "GOFLAGS=-mod=mod"}
+	step := goBuildStep(b.Name)
 	for _, req := range b.Requires {
-		if _, err := r.run(ctx, work, env, r.cfg.Go, "get", req); err != nil {
+		if _, err := r.runGo(ctx, step, work, env, r.cfg.Go, "get", req); err != nil {
 			return "", false, err
 		}
 	}
 	if b.Tidy {
-		if _, err := r.run(ctx, work, env, r.cfg.Go, "mod", "tidy"); err != nil {
+		if _, err := r.runGo(ctx, step, work, env, r.cfg.Go, "mod", "tidy"); err != nil {
 			return "", false, err
 		}
 	}
-	args := []string{r.cfg.Go, "build", "-trimpath", "-ldflags", b.LDFlags}
+	// -v: Go names each package as it builds it, for the heartbeat.
+	args := []string{r.cfg.Go, "build", "-v", "-trimpath", "-ldflags", b.LDFlags}
 	if len(b.Tags) > 0 {
 		args = append(args, "-tags", strings.Join(b.Tags, " "))
 	}
@@ -95,7 +98,7 @@ func (r runner) build(ctx context.Context, b goBuild, goVersion string) (string,
 		args = append(args, "-o", out+"/")
 	}
 	args = append(args, b.Packages...)
-	if _, err := r.run(ctx, work, env, args...); err != nil {
+	if _, err := r.runGo(ctx, step, work, env, args...); err != nil {
 		return "", false, err
 	}
 	for _, o := range b.Outputs {
@@ -232,7 +235,25 @@ func (r runner) ownBuild(ctx context.Context) (string, error) {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return "", err
 	}
-	_, err := r.run(ctx, r.cfg.SourceDir, []string{"CGO_ENABLED=0"}, r.cfg.Go, "build", "-trimpath", "-ldflags", "-s -w",
+	_, err := r.runGo(ctx, ownBuildStep, r.cfg.SourceDir, []string{"CGO_ENABLED=0"}, r.cfg.Go, "build", "-v", "-trimpath", "-ldflags", "-s -w",
 		"-o", out+"/", "./cmd/pause", "./cmd/noderoutes")
 	return out, err
+}
+
+// goBuildStep is the progress step of the go build named name, as Build
+// names it; ownBuildStep is that of ownBuild.
+func goBuildStep(name string) string { return "go build " + name }
+
+const ownBuildStep = "go build pause, noderoutes"
+
+// runGo runs a go command whose output (go build -v, go get) tells the
+// step's heartbeat which package it compiles or module it downloads.
+func (r runner) runGo(ctx context.Context, step, dir string, env []string, argv ...string) ([]byte, error) {
+	r.cfg.Log.Debug("run", "argv", argv, "dir", dir, "step", step)
+	lw := &lineWriter{f: func(l string) {
+		if d := goActivity(l); d != "" {
+			r.progress.note(step, d)
+		}
+	}}
+	return exec.Run(ctx, exec.Cmd{Argv: argv, Dir: dir, Env: env, Stream: lw})
 }

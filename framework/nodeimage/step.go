@@ -11,8 +11,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/pvreboot/pvreboot/framework/exec"
 )
@@ -20,36 +18,6 @@ import (
 // stepFormat is bumped when a step's recipe changes, so that outputs built by
 // an older recipe are not reused.
 const stepFormat = "pvreboot-nodeimage-3"
-
-// progress writes step lines; safe for concurrent steps.
-type progress struct {
-	mu    sync.Mutex
-	w     io.Writer
-	start time.Time
-}
-
-func (p *progress) printf(format string, a ...any) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	fmt.Fprintf(p.w, "[%6.1fs] %s\n", time.Since(p.start).Seconds(), fmt.Sprintf(format, a...))
-}
-
-// step runs f, printing its start, end and time, or that it was reused.
-func (p *progress) step(name string, f func() (reused bool, err error)) error {
-	t0 := time.Now()
-	p.printf("%s: started", name)
-	reused, err := f()
-	switch {
-	case err != nil:
-		p.printf("%s: FAILED after %s: %v", name, time.Since(t0).Round(time.Second), err)
-		return fmt.Errorf("%s: %w", name, err)
-	case reused:
-		p.printf("%s: reused (%s)", name, time.Since(t0).Round(100*time.Millisecond))
-	default:
-		p.printf("%s: done in %s", name, time.Since(t0).Round(time.Second))
-	}
-	return nil
-}
 
 // key hashes JSON-encodable descriptions into a content address, n hex
 // digits long.
@@ -119,9 +87,11 @@ func sortedKeys(m map[string]string) []string {
 	return ks
 }
 
-// runner runs commands with the build's docker and go.
+// runner runs commands with the build's docker and go; progress, when
+// set, gets what long commands say they are doing.
 type runner struct {
-	cfg Config
+	cfg      Config
+	progress *progress
 }
 
 func (r runner) run(ctx context.Context, dir string, env []string, argv ...string) ([]byte, error) {

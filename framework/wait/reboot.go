@@ -31,6 +31,8 @@ type NodeTimeline struct {
 func NodeRebooted(ctx context.Context, c kubernetes.Interface, name string, since time.Time, oldBootID string, wantNewBootID bool) (NodeTimeline, error) {
 	var tl NodeTimeline
 	var last *corev1.Node
+	var seen lastSeen
+	defer reportWhile(ctx, "node "+name, "Ready with a heartbeat after "+since.UTC().Format(time.RFC3339), &seen)()
 	lw := nodesByName(c, name)
 	// Heartbeats have second precision.
 	sinceSec := since.Truncate(time.Second)
@@ -40,6 +42,7 @@ func NodeRebooted(ctx context.Context, c kubernetes.Interface, name string, sinc
 			return false, nil
 		}
 		last = n
+		seen.set(DescribeNode(n))
 		now := time.Now()
 		ready, hb := readyCondition(n)
 		if ready != corev1.ConditionTrue && tl.NotReadySeen == nil {
@@ -148,6 +151,8 @@ func PodGone(ctx context.Context, c kubernetes.Interface, ns, name, uid string) 
 		return nil
 	}
 	last := cur
+	seen := lastSeen{s: DescribePod(cur)}
+	defer reportWhile(ctx, "pod "+ns+"/"+name, "uid "+uid+" deleted", &seen)()
 	_, err = toolswatch.UntilWithSync(ctx, podsByName(c, ns, name), &corev1.Pod{}, func(store cache.Store) (bool, error) {
 		// Deleted between the get and the list: no event will come.
 		for _, o := range store.List() {
@@ -169,6 +174,7 @@ func PodGone(ctx context.Context, c kubernetes.Interface, ns, name, uid string) 
 			return true, nil // replaced by a new pod of that name
 		}
 		last = p
+		seen.set(DescribePod(p))
 		return false, nil
 	})
 	if err != nil {
@@ -195,11 +201,14 @@ func NamespaceGone(ctx context.Context, c kubernetes.Interface, name string) err
 	lw := byName(name, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 		return c.CoreV1().Namespaces().List(ctx, o)
 	}, c.CoreV1().Namespaces().Watch)
+	seen := lastSeen{s: "phase " + string(last.Status.Phase)}
+	defer reportWhile(ctx, "namespace "+name, "deleted", &seen)()
 	_, err = toolswatch.UntilWithSync(ctx, lw, &corev1.Namespace{}, func(store cache.Store) (bool, error) {
 		return len(store.List()) == 0, nil
 	}, func(e watch.Event) (bool, error) {
 		if ns, ok := e.Object.(*corev1.Namespace); ok {
 			last = ns
+			seen.set("phase " + string(ns.Status.Phase))
 		}
 		return e.Type == watch.Deleted, nil
 	})

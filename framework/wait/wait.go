@@ -59,6 +59,8 @@ var ErrDeleted = errors.New("object deleted")
 // the awaited state in the error, with the last state seen.
 func Pod(ctx context.Context, c kubernetes.Interface, ns, name, want string, cond func(*corev1.Pod) (bool, error)) (*corev1.Pod, error) {
 	var last *corev1.Pod
+	var seen lastSeen
+	defer reportWhile(ctx, "pod "+ns+"/"+name, want, &seen)()
 	lw := podsByName(c, ns, name)
 	ev, err := toolswatch.UntilWithSync(ctx, lw, &corev1.Pod{}, nil, func(e watch.Event) (bool, error) {
 		p, ok := e.Object.(*corev1.Pod)
@@ -66,6 +68,7 @@ func Pod(ctx context.Context, c kubernetes.Interface, ns, name, want string, con
 			return false, nil
 		}
 		last = p
+		seen.set(DescribePod(p))
 		if e.Type == watch.Deleted {
 			return false, fmt.Errorf("pod %s/%s: want %s: %w", ns, name, want, ErrDeleted)
 		}
@@ -136,6 +139,8 @@ func DescribePod(p *corev1.Pod) string {
 // NodeReady waits for a node's Ready condition to be True.
 func NodeReady(ctx context.Context, c kubernetes.Interface, name string) (*corev1.Node, error) {
 	var last *corev1.Node
+	var seen lastSeen
+	defer reportWhile(ctx, "node "+name, "Ready", &seen)()
 	lw := nodesByName(c, name)
 	ev, err := toolswatch.UntilWithSync(ctx, lw, &corev1.Node{}, nil, func(e watch.Event) (bool, error) {
 		n, ok := e.Object.(*corev1.Node)
@@ -143,6 +148,7 @@ func NodeReady(ctx context.Context, c kubernetes.Interface, name string) (*corev
 			return false, nil
 		}
 		last = n
+		seen.set(DescribeNode(n))
 		return NodeReadyStatus(n) == corev1.ConditionTrue, nil
 	})
 	if err != nil {
