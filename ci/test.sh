@@ -14,6 +14,11 @@ if [ "$(id -u)" = 0 ]; then
   command -v mkfs.xfs >/dev/null || need+=(xfsprogs)
   command -v chromium >/dev/null || need+=(chromium)
   [ -e /usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf ] || need+=(fonts-liberation)
+  # strace and BusyBox for the eBPF tracer's tests (framework/trace: per
+  # call against strace -T on a BusyBox cp), chrt (util-linux) beside them.
+  command -v strace >/dev/null || need+=(strace)
+  command -v busybox >/dev/null || need+=(busybox-static)
+  command -v chrt >/dev/null || need+=(util-linux)
   if [ ${#need[@]} -gt 0 ]; then
     log "installing ${need[*]} for the loop-device and browser tests"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null

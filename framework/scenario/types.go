@@ -105,14 +105,45 @@ type Volume struct {
 	StorageClass string   `json:"storageClass,omitempty"`
 }
 
-// Workload is the probe run in each phase.
+// Workload is the probe run in each phase, or with Exec the user's own
+// command measured per call by the tracer.
 type Workload struct {
-	Method      string `json:"method,omitempty"`
-	FileSize    string `json:"fileSize,omitempty"`
-	ChunkSize   string `json:"chunkSize,omitempty"`
-	Iterations  *int   `json:"iterations,omitempty"` // default 5; explicit 0 is an error
-	Cache       string `json:"cache,omitempty"`
+	Method     string `json:"method,omitempty"`
+	FileSize   string `json:"fileSize,omitempty"`
+	ChunkSize  string `json:"chunkSize,omitempty"`
+	Iterations *int   `json:"iterations,omitempty"` // default 5; explicit 0 is an error
+	Cache      string `json:"cache,omitempty"`
+	// ExecCommand is the probe's method exec: a command template with
+	// {src} and {dst} that copyprobe runs and times as a whole, one call
+	// per run. For the per-call syscalls of the user's command, see Exec.
 	ExecCommand string `json:"execCommand,omitempty"`
+	// Exec replaces the probe with the user's own command, run Iterations
+	// times per phase in the workload container and measured by the eBPF
+	// tracer (framework/trace) from the node's kernel: each run an
+	// iteration, each traced syscall a call (method trace:<syscall>).
+	// Method, chunkSize and execCommand do not apply; fileSize still sizes
+	// the volume.
+	Exec *ExecWorkload `json:"exec,omitempty"`
+}
+
+// ExecWorkload is the user's command, an argv run without a shell.
+type ExecWorkload struct {
+	// Command is run Iterations times per phase, traced.
+	Command []string `json:"command"`
+	// Setup, when set, runs once per phase before the runs, untraced (to
+	// write the source file the command copies).
+	Setup []string `json:"setup,omitempty"`
+	// Syscalls are traced (framework/trace names: sendfile,
+	// copy_file_range, splice, read, write, pread64, pwrite64, fsync,
+	// fdatasync); default all of them.
+	Syscalls []string `json:"syscalls,omitempty"`
+	// Measure is the syscall whose calls the phase reports and the budgets
+	// judge; default the traced syscall that moved the most bytes.
+	Measure string `json:"measure,omitempty"`
+	// Evict are files (absolute paths in the container) whose page cache is
+	// dropped before each run when cache is cold, as the probe drops its
+	// source's; with cache cold at least one is needed.
+	Evict []string `json:"evict,omitempty"`
 }
 
 // Reboot methods.
