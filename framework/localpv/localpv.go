@@ -250,6 +250,10 @@ func writeFile(dst, content string) step {
 	return step{argv: []string{"cp", "/dev/stdin", dst}, stdin: content}
 }
 
+// loopNodesSpare is how many loop device nodes past the next free one a
+// provisioning makes in the node's /dev (loop-nodes.sh).
+const loopNodesSpare = "4"
+
 func (p *Provisioner) backing(ctx context.Context, v *Volume) error {
 	v.SetBacking(v.Backing)
 	if err := checkVolume(v); err != nil {
@@ -276,6 +280,7 @@ func (p *Provisioner) backing(ctx context.Context, v *Volume) error {
 			{argv: []string{"mkdir", "-p", "--", v.Path}},
 			{argv: []string{"truncate", "-s", strconv.FormatInt(v.SizeBytes, 10), "--", v.Image}},
 			{argv: append(mkfs, "--", v.Image)},
+			{argv: scriptArgv(scriptLoopNodes, loopNodesSpare)},
 			writeFile("/etc/systemd/system/"+v.Unit, unit),
 			{argv: []string{"systemctl", "daemon-reload"}},
 			{argv: []string{"systemctl", "enable", "--now", "--", v.Unit}},

@@ -23,6 +23,7 @@ const (
 	scriptLoopDetach   = "loop-detach"
 	scriptListBackings = "list-backings"
 	scriptLoopDirectIO = "loop-direct-io"
+	scriptLoopNodes    = "loop-nodes"
 )
 
 func script(name string) string { return scripts.Text(name) }
@@ -35,7 +36,7 @@ func scriptArgv(name string, args ...string) []string { return scripts.Argv(name
 // test that no node command is built from a value).
 func Scripts() map[string]string {
 	out := map[string]string{}
-	for _, n := range []string{scriptTeardown, scriptLoopAttach, scriptLoopDetach, scriptListBackings, scriptLoopDirectIO} {
+	for _, n := range []string{scriptTeardown, scriptLoopAttach, scriptLoopDetach, scriptListBackings, scriptLoopDirectIO, scriptLoopNodes} {
 		out[n] = script(n)
 	}
 	return maps.Clone(out)

@@ -36,7 +36,11 @@ type KindContainer struct {
 	Grace time.Duration
 	// Down is how long the node stays stopped.
 	Down time.Duration
-	Log  *slog.Logger
+	// SpareLoops, when > 0, is how many free loop devices the host's kernel
+	// must have before a node starts again (SpareLoopDevices): set when the
+	// Docker engine runs on this host.
+	SpareLoops int
+	Log        *slog.Logger
 }
 
 // Method names the rebooter.
@@ -90,6 +94,13 @@ func (k KindContainer) Reboot(ctx context.Context, node string) (Event, error) {
 			_, _ = k.docker(octx, "start", node)
 			return ev, fmt.Errorf("reboot node %q: interrupted while down: %w", node, ctx.Err())
 		case <-t.C:
+		}
+	}
+	if k.SpareLoops > 0 {
+		if added, err := SpareLoopDevices(k.SpareLoops); err != nil && k.Log != nil {
+			k.Log.Warn("the node's loop mounts may fail at boot", "node", node, "err", err)
+		} else if added > 0 && k.Log != nil {
+			k.Log.Info("added spare loop devices before the node starts", "node", node, "added", added)
 		}
 	}
 	if _, err := k.docker(octx, "start", node); err != nil {

@@ -34,8 +34,11 @@ type KindSetup struct {
 	Configs fs.FS
 	// SSHAgentSocket is the ssh-agent socket for the ssh method (cmd/ passes $SSH_AUTH_SOCK).
 	SSHAgentSocket string
-	Log            *slog.Logger
-	Progress       io.Writer
+	// RemoteEngine says the Docker engine runs on another machine: the
+	// host's loop devices are then not the nodes' (see spareLoops).
+	RemoteEngine bool
+	Log          *slog.Logger
+	Progress     io.Writer
 }
 
 // Kind reuses (or creates) the scenario's kind cluster, loads the probe image
@@ -72,7 +75,8 @@ func Kind(ctx context.Context, s *scenario.Scenario, ks KindSetup) (Config, *kin
 	var rb Rebooter
 	switch m := s.Spec.Reboot.Method; m {
 	case scenario.RebootKindRestart, scenario.RebootKindKill:
-		rb = reboot.KindContainer{Docker: c.Docker(), Kill: m == scenario.RebootKindKill, Down: s.Spec.Reboot.Down.Duration, Log: ks.Log}
+		rb = reboot.KindContainer{Docker: c.Docker(), Kill: m == scenario.RebootKindKill, Down: s.Spec.Reboot.Down.Duration, Log: ks.Log,
+			SpareLoops: spareLoops(ks)}
 	case scenario.RebootCommand:
 		rb = reboot.Command{Argv: s.Spec.Reboot.Command.Argv, Lookup: nodeLookup(client)}
 	case scenario.RebootSSH:
@@ -85,6 +89,18 @@ func Kind(ctx context.Context, s *scenario.Scenario, ks KindSetup) (Config, *kin
 	}
 	return Config{Scenario: s, Client: client, RESTConfig: rc, Nodes: c, Rebooter: rb, ProbeImage: ks.ProbeImage,
 		ClusterName: k.Name, Provider: "kind", Log: ks.Log, Progress: ks.Progress}, c, nil
+}
+
+// spareLoops is how many free loop devices a kind node restart leaves the
+// host's kernel (reboot.SpareLoopDevices): enough for every volume of a
+// few runs at once and the kubelet's block mappings. Only when the engine
+// is on this host (a unix socket, or DOCKER_HOST unset as the CLI passes
+// it in Docker's argv) and this process may add devices (root).
+func spareLoops(ks KindSetup) int {
+	if ks.RemoteEngine || os.Geteuid() != 0 {
+		return 0
+	}
+	return 16
 }
 
 // kindConfigDir is where the built-in kind configs are in the configs
