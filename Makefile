@@ -1,5 +1,5 @@
 # Thin targets: the work is in ci/.
-.PHONY: build test verify fuzz bench images cluster e2e e2e-kind
+.PHONY: build test verify fuzz bench images cluster e2e e2e-kind qualify
 build:
 	ci/build.sh
 test:
@@ -20,6 +20,10 @@ cluster:
 # The main job: the default reboot scenario on kind (SCENARIO=... for another).
 e2e:
 	ci/e2e.sh $(SCENARIO)
+# A qualification: the shipped plan (PLAN=... for another) over filesystems
+# and copy methods, two reboot cycles per case, on three kind workers at once.
+qualify:
+	ci/qualify.sh $(PLAN)
 # The Ginkgo suites on real kind clusters: cluster bring-up, then every
 # shipped reboot scenario (healthy and both regressions).
 e2e-kind:

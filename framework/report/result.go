@@ -29,7 +29,16 @@ type Result struct {
 	Diagnosis  []Change       `json:"diagnosis,omitempty"`
 	Faults     []string       `json:"faults,omitempty"`
 	Errors     []string       `json:"errors,omitempty"`
-	Timings    []StepTiming   `json:"timings,omitempty"`
+	// Failure is the step the run stopped in and why (nil when every step
+	// ran): see failure.go.
+	Failure *Failure     `json:"failure,omitempty"`
+	Timings []StepTiming `json:"timings,omitempty"`
+	// Cycles judges each reboot cycle's after-reboot phase, when the run
+	// made more than one.
+	Cycles []CycleResult `json:"cycles,omitempty"`
+	// Volumes are the measurements of the scenario's further volumes; the
+	// first volume's are Phases. Each is judged by the same budgets.
+	Volumes []VolumeResult `json:"volumes,omitempty"`
 	// Provenance says what made the result: pvreboot's build, the run's ID,
 	// the host it ran from and the scenario as run (after defaults).
 	Provenance *Provenance `json:"provenance,omitempty"`
@@ -87,6 +96,9 @@ type PhaseResult struct {
 	Probe *probe.Report `json:"probe,omitempty"`
 	Data  *DataCheck    `json:"data,omitempty"`
 	Error string        `json:"error,omitempty"`
+	// Cycle is the reboot cycle an after-reboot phase measured, when the
+	// run made more than one (a qualification's cycles).
+	Cycle int `json:"cycle,omitempty"`
 }
 
 // PodFacts identify the workload pod a phase ran in.
@@ -111,6 +123,7 @@ type DataCheck struct {
 type Reboot struct {
 	Method         string     `json:"method"`
 	Node           string     `json:"node"`
+	Cycle          int        `json:"cycle,omitempty"`
 	Issued         time.Time  `json:"issued"`
 	Returned       time.Time  `json:"returned"` // the reboot command returned
 	NotReadySeen   *time.Time `json:"notReadySeen,omitempty"`
@@ -145,8 +158,35 @@ func (r *Result) Phase(name string) *PhaseResult {
 func (r *Result) BudgetPhases() map[string]budget.Phase {
 	out := map[string]budget.Phase{}
 	for _, p := range r.Phases {
-		if p.Probe != nil {
+		if _, seen := out[p.Name]; p.Probe != nil && !seen {
+			// The first of a name, as Phase returns: a run of several
+			// cycles judges later cycles' after-reboot phases in Cycles.
 			out[p.Name] = PhaseFromProbe(p.Probe)
+		}
+	}
+	return out
+}
+
+// CycleResult is how one reboot cycle's after-reboot phase fared against
+// the budgets about it.
+type CycleResult struct {
+	Cycle          int     `json:"cycle"`
+	Pass           bool    `json:"pass"`
+	P50Ns          int64   `json:"p50Ns,omitempty"`
+	P99Ns          int64   `json:"p99Ns,omitempty"`
+	BytesPerSecond float64 `json:"bytesPerSecond,omitempty"`
+	// Failed names the budgets and checks the cycle failed.
+	Failed []string `json:"failed,omitempty"`
+	Error  string   `json:"error,omitempty"`
+}
+
+// CyclePhases returns the after-reboot phases of each cycle, in order (one
+// phase for a run of one cycle).
+func (r *Result) CyclePhases() []*PhaseResult {
+	var out []*PhaseResult
+	for i := range r.Phases {
+		if r.Phases[i].Name == scenario.PhaseAfterReboot {
+			out = append(out, &r.Phases[i])
 		}
 	}
 	return out

@@ -63,6 +63,12 @@ const (
 	workloadPodName       = "pvreboot-workload"
 )
 
+// RebootGate admits a reboot of a node; release ends it (the node and the
+// pod are back, or the reboot failed).
+type RebootGate interface {
+	Acquire(ctx context.Context, node string) (release func(), err error)
+}
+
 // ErrNoReboot is a reboot asked of a run made with Config.NoReboot.
 var ErrNoReboot = errors.New("runner: this run was made never to reboot (NoReboot): its reboot plan was not checked")
 
@@ -83,6 +89,20 @@ type Config struct {
 	// NoReboot is a run that never reboots (calibrate): its reboot plan is
 	// neither checked nor needed.
 	NoReboot bool
+	// Cycles is how many times the run reboots the node and measures again
+	// in the same pod (after-reboot, one phase per cycle) before it
+	// recreates the pod; 0 means 1. Faults act around the first cycle's
+	// reboot only: later cycles measure what the node kept.
+	Cycles int
+	// RebootGate, when set, is asked before each reboot and released once
+	// the node and the pod are back: a qualification uses it to keep at
+	// most maxUnavailable nodes down at once.
+	RebootGate RebootGate
+	// SharedStorageClasses leaves the StorageClasses the run made in place
+	// at cleanup: runs at once in one process (a qualification's cases)
+	// share them, and one run's cleanup must not remove the class another
+	// is binding a claim to. Whoever runs them removes them at the end.
+	SharedStorageClasses bool
 	// AllowReboot confirms rebooting real machines (--allow-reboot or
 	// PVREBOOT_ALLOW_REBOOT): the person running decides, never the scenario.
 	AllowReboot bool
@@ -133,6 +153,8 @@ type Run struct {
 	// uncordons it if the run stops before it is back).
 	cordoned bool
 	canary   string
+	// cycle is the reboot cycle under way (1 from the first Reboot on).
+	cycle int
 	// faults are the scenario's injected mechanisms, in the order their
 	// hooks run (fault.Ordered, whatever the scenario's); changes
 	// what they made on the node that Cleanup undoes (guarded by mu).
@@ -184,6 +206,9 @@ func New(cfg Config) (*Run, error) {
 	return r, nil
 }
 
+// HostFacts describes the machine runs are driven from.
+func HostFacts() report.HostFacts { return hostFacts() }
+
 // hostFacts describes the machine the run is driven from.
 func hostFacts() report.HostFacts {
 	h := report.HostFacts{OS: runtime.GOOS, Arch: runtime.GOARCH}
@@ -192,6 +217,12 @@ func hostFacts() report.HostFacts {
 		h.Kernel = strings.TrimSpace(string(b))
 	}
 	return h
+}
+
+// waitsSay makes the waits under ctx say, every wait.ReportInterval, what
+// they wait for and what they last saw, in the run's progress.
+func (r *Run) waitsSay(ctx context.Context) context.Context {
+	return wait.WithReporter(ctx, func(s string) { r.progress("%s", s) })
 }
 
 // ID is the run's identifier: part of every name it creates and the value
@@ -255,6 +286,10 @@ func (r *Run) timed(id, step string, f func() error) error {
 	if err != nil {
 		r.progress("%s: FAILED after %s: %v", step, d.Round(100*time.Millisecond), err)
 		r.Result.Errors = append(r.Result.Errors, fmt.Sprintf("%s: %v", step, err))
+		if r.Result.Failure == nil {
+			// The first step that fails is where the run stopped.
+			r.Result.Failure = &report.Failure{Step: id, Error: err.Error()}
+		}
 		return fmt.Errorf("%s: %w", step, err)
 	}
 	r.progress("%s: done in %s", step, d.Round(100*time.Millisecond))
@@ -262,22 +297,31 @@ func (r *Run) timed(id, step string, f func() error) error {
 }
 
 // Execute runs every step and the cleanup. The returned error is an
-// infrastructure failure; a failed verdict is in Result.Verdict.
-func (r *Run) Execute(ctx context.Context) (err error) {
+// infrastructure failure; a failed verdict is in Result.Verdict. With
+// ArtifactsIn it saves what explains the run's end before cleaning up
+// (artifacts.go).
+func (r *Run) Execute(ctx context.Context, opts ...ExecuteOption) (err error) {
+	o := executeOptionsOf(opts)
 	defer func() {
 		// Each cleanup step has its own bound; an interrupt must not stop them.
 		if cerr := r.Cleanup(context.WithoutCancel(ctx)); cerr != nil {
 			err = errors.Join(err, cerr)
 		}
 	}()
-	steps := []func(context.Context) error{r.Prepare, r.Baseline, r.Reboot, r.AfterReboot, r.Recreate, r.AfterRecreate}
+	steps := []func(context.Context) error{r.Prepare, r.Baseline}
+	for range r.Cycles() {
+		steps = append(steps, r.Reboot, r.AfterReboot)
+	}
+	steps = append(steps, r.Recreate, r.AfterRecreate)
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			r.Finish()
+			r.afterSteps(ctx, o, err)
 			return err
 		}
 	}
 	r.Finish()
+	r.afterSteps(ctx, o, nil)
 	return nil
 }
 
@@ -457,7 +501,8 @@ func (r *Run) createPod(ctx context.Context) error {
 	// Placed by the PV's node affinity through the scheduler, not nodeName,
 	// so that the volume binding is exercised as users have it.
 	spec := workload.NewPod(workload.PodSpec{Namespace: r.ns, Name: workloadPodName, Image: r.cfg.ProbeImage,
-		ClaimName: r.volumes[0].ClaimName, Block: r.volumes[0].IsBlock(), Labels: map[string]string{localpv.LabelRun: r.id}})
+		ClaimName: r.volumes[0].ClaimName, Block: r.volumes[0].IsBlock(), Labels: map[string]string{localpv.LabelRun: r.id},
+		Extra: r.extraClaims()})
 	err := r.retry(ctx, "create workload pod", func(ctx context.Context) error {
 		_, err := r.cfg.Client.CoreV1().Pods(r.ns).Create(ctx, spec, metav1.CreateOptions{})
 		if apierrors.IsAlreadyExists(err) {
@@ -471,7 +516,7 @@ func (r *Run) createPod(ctx context.Context) error {
 	wctx, cancel := context.WithTimeout(ctx, podReadyTimeout)
 	defer cancel()
 	r.progress("waiting for pod %s/%s Ready", r.ns, workloadPodName)
-	p, err := wait.PodReady(wctx, r.cfg.Client, r.ns, workloadPodName)
+	p, err := wait.PodReady(r.waitsSay(wctx), r.cfg.Client, r.ns, workloadPodName)
 	if err != nil {
 		return err
 	}
@@ -541,6 +586,9 @@ func (r *Run) exec(ctx context.Context, argv ...string) (string, error) {
 // measure runs the probe in the current pod and records the phase.
 func (r *Run) measure(ctx context.Context, phase string, check bool) error {
 	ph := report.PhaseResult{Name: phase, Pod: podFacts(r.pod)}
+	if phase == scenario.PhaseAfterReboot && r.Cycles() > 1 {
+		ph.Cycle = r.cycle
+	}
 	if check {
 		ph.Data = r.checkCanary(ctx)
 	}
@@ -549,9 +597,15 @@ func (r *Run) measure(ctx context.Context, phase string, check bool) error {
 	mctx, cancel := context.WithTimeout(uctx, measureTimeout)
 	defer cancel()
 	r.directIO(mctx, phase)
-	o := r.probeOptions()
-	r.progress("%s: copyprobe %s of %s in %s calls x%d (%s cache) in pod uid %.8s", phase, o.Method, probe.FormatSize(o.FileBytes), probe.FormatSize(o.ChunkBytes), o.Iterations, o.Cache, r.pod.UID)
-	rep, err := workload.Measure(mctx, r.cfg.RESTConfig, r.cfg.Client, r.ns, r.pod.Name, o)
+	var rep *probe.Report
+	var err error
+	if tracedWorkload(r.cfg.Scenario) {
+		rep, err = r.measureTraced(mctx, phase)
+	} else {
+		o := r.probeOptions()
+		r.progress("%s: copyprobe %s of %s in %s calls x%d (%s cache) in pod uid %.8s", phase, o.Method, probe.FormatSize(o.FileBytes), probe.FormatSize(o.ChunkBytes), o.Iterations, o.Cache, r.pod.UID)
+		rep, err = workload.Measure(mctx, r.cfg.RESTConfig, r.cfg.Client, r.ns, r.pod.Name, o)
+	}
 	if cause := context.Cause(uctx); err != nil && errors.Is(cause, ErrNodeDown) {
 		err = fmt.Errorf("measure: %w", cause)
 	}
@@ -563,6 +617,49 @@ func (r *Run) measure(ctx context.Context, phase string, check bool) error {
 	ph.Probe = rep
 	r.Result.Phases = append(r.Result.Phases, ph)
 	r.progress("%s: p50 %s p99 %s, %s", phase, budget.FormatNs(float64(rep.Summary.P50Ns)), budget.FormatNs(float64(rep.Summary.P99Ns)), budget.FormatRate(rep.Summary.BytesPerSecond))
+	if tracedWorkload(r.cfg.Scenario) {
+		return nil // the user's command copies where it copies
+	}
+	return r.measureExtra(mctx, uctx, ph)
+}
+
+// extraClaims are the volumes after the first, as the workload pod has them.
+func (r *Run) extraClaims() []workload.Claim {
+	var out []workload.Claim
+	for _, v := range r.volumes[1:] {
+		out = append(out, workload.Claim{Name: v.ClaimName, Block: v.IsBlock()})
+	}
+	return out
+}
+
+// measureExtra measures every further volume in the same pod, right after
+// the first, with the same workload: each volume's phase goes to
+// Result.Volumes and is judged by the same budgets.
+func (r *Run) measureExtra(ctx, nodeUp context.Context, first report.PhaseResult) error {
+	for i, c := range r.extraClaims() {
+		if len(r.Result.Volumes) <= i {
+			r.Result.Volumes = append(r.Result.Volumes, report.VolumeResult{Name: c.Name})
+		}
+		o := r.probeOptions()
+		o.Dir, o.Device = workload.VolumePath(c), ""
+		if c.Block {
+			o.Dir, o.Device = "", workload.VolumePath(c)
+		}
+		ph := report.PhaseResult{Name: first.Name, Pod: first.Pod, Cycle: first.Cycle}
+		r.progress("%s: volume %s: copyprobe %s of %s in %s calls x%d", first.Name, c.Name, o.Method, probe.FormatSize(o.FileBytes), probe.FormatSize(o.ChunkBytes), o.Iterations)
+		rep, err := workload.Measure(ctx, r.cfg.RESTConfig, r.cfg.Client, r.ns, r.pod.Name, o)
+		if cause := context.Cause(nodeUp); err != nil && errors.Is(cause, ErrNodeDown) {
+			err = fmt.Errorf("measure volume %s: %w", c.Name, cause)
+		}
+		if err != nil {
+			ph.Error = err.Error()
+			r.Result.Volumes[i].Phases = append(r.Result.Volumes[i].Phases, ph)
+			return fmt.Errorf("volume %s: %w", c.Name, err)
+		}
+		ph.Probe = rep
+		r.Result.Volumes[i].Phases = append(r.Result.Volumes[i].Phases, ph)
+		r.progress("%s: volume %s: p50 %s p99 %s, %s", first.Name, c.Name, budget.FormatNs(float64(rep.Summary.P50Ns)), budget.FormatNs(float64(rep.Summary.P99Ns)), budget.FormatRate(rep.Summary.BytesPerSecond))
+	}
 	return nil
 }
 
@@ -661,21 +758,30 @@ func (r *Run) Reboot(ctx context.Context) error {
 		return ErrNoReboot
 	}
 	s := r.cfg.Scenario
-	return r.timed(StepReboot, fmt.Sprintf("reboot: %s of %s x%d", r.cfg.Rebooter.Method(), r.node, s.Spec.Reboot.Times()), func() error {
-		if err := r.injectFaults(ctx, fault.Fault.BeforeReboot); err != nil {
-			return err
+	r.cycle++
+	first := r.cycle == 1
+	what := fmt.Sprintf("reboot: %s of %s x%d", r.cfg.Rebooter.Method(), r.node, s.Spec.Reboot.Times())
+	if r.Cycles() > 1 {
+		what += fmt.Sprintf(" (cycle %d of %d)", r.cycle, r.Cycles())
+	}
+	return r.timed(StepReboot, what, func() error {
+		if first {
+			if err := r.injectFaults(ctx, fault.Fault.BeforeReboot); err != nil {
+				return err
+			}
 		}
 		notes, err := r.cordonAndDrain(ctx)
 		if err != nil {
 			return err
 		}
+		start := len(r.Result.Reboots)
 		for i := 0; i < s.Spec.Reboot.Times(); i++ {
 			// The cluster may have changed since the last check (a control
 			// plane lost, a drain, the node now sharing the host's kernel).
 			if err := r.checkPlan(ctx); err != nil {
 				return fmt.Errorf("before reboot %d of %d: %w", i+1, s.Spec.Reboot.Times(), err)
 			}
-			if err := r.rebootOnce(ctx); err != nil {
+			if err := r.gatedReboot(ctx); err != nil {
 				return err
 			}
 		}
@@ -688,13 +794,33 @@ func (r *Run) Reboot(ctx context.Context) error {
 			notes = append(notes, "uncordoned once the node and the pod were back")
 			r.progress("uncordoned %s", r.node)
 		}
-		if n := len(r.Result.Reboots); n > 0 {
+		if n := len(r.Result.Reboots); n > start {
 			notes = append(notes, r.pendingNotes...)
 			r.pendingNotes = nil
-			r.Result.Reboots[0].Notes = append(notes, r.Result.Reboots[0].Notes...)
+			r.Result.Reboots[start].Notes = append(notes, r.Result.Reboots[start].Notes...)
+		}
+		if !first {
+			return nil
 		}
 		return r.injectFaults(ctx, fault.Fault.AfterPodBack)
 	})
+}
+
+// Cycles is how many reboot cycles the run makes (Config.Cycles, at least 1).
+func (r *Run) Cycles() int { return max(r.cfg.Cycles, 1) }
+
+// gatedReboot reboots once, admitted by the RebootGate when there is one.
+func (r *Run) gatedReboot(ctx context.Context) error {
+	if r.cfg.RebootGate == nil {
+		return r.rebootOnce(ctx)
+	}
+	r.progress("waiting for the qualification to admit a reboot of %s", r.node)
+	release, err := r.cfg.RebootGate.Acquire(ctx, r.node)
+	if err != nil {
+		return fmt.Errorf("reboot %s: %w", r.node, err)
+	}
+	defer release()
+	return r.rebootOnce(ctx)
 }
 
 // ownPod tells pvreboot's own pods (the workload, node helpers), which a
@@ -766,7 +892,7 @@ func (r *Run) rebootOnce(ctx context.Context) error {
 		return err
 	}
 	r.emit(RebootIssued, StepReboot, ev.Proof, nil)
-	rb := report.Reboot{Method: ev.Method, Node: r.node, Issued: ev.Issued, Returned: ev.Returned, RestartsBefore: before.RestartCount, BootIDBefore: oldBoot}
+	rb := report.Reboot{Method: ev.Method, Node: r.node, Cycle: r.cycle, Issued: ev.Issued, Returned: ev.Returned, RestartsBefore: before.RestartCount, BootIDBefore: oldBoot}
 	if ev.Proof != "" {
 		rb.Notes = append(rb.Notes, ev.Proof)
 	}
@@ -774,7 +900,7 @@ func (r *Run) rebootOnce(ctx context.Context) error {
 	// A kind node shares the host kernel: its bootID never changes. A real
 	// node must come back with a new one.
 	realNode := !strings.HasPrefix(node.Spec.ProviderID, "kind://")
-	tl, err := wait.NodeRebooted(rctx, r.cfg.Client, r.node, ev.Returned, oldBoot, realNode)
+	tl, err := wait.NodeRebooted(r.waitsSay(rctx), r.cfg.Client, r.node, ev.Returned, oldBoot, realNode)
 	rb.NotReadySeen, rb.KubeletBack, rb.NodeReady, rb.BootIDAfter = tl.NotReadySeen, tl.KubeletBack, tl.Ready, tl.BootID
 	if err != nil {
 		r.Result.Reboots = append(r.Result.Reboots, rb)
@@ -796,7 +922,7 @@ func (r *Run) rebootOnce(ctx context.Context) error {
 		return fmt.Errorf("node %s came back with InternalIP %s instead of %s: pods and routes keyed on the old address break", r.node, tl.InternalIP, oldIP)
 	}
 	r.progress("waiting for pod %s/%s to be Ready again", r.ns, r.pod.Name)
-	back, err := wait.PodBack(rctx, r.cfg.Client, r.ns, r.pod.Name, before.UID, before.RestartCount, before.ContainerID)
+	back, err := wait.PodBack(r.waitsSay(rctx), r.cfg.Client, r.ns, r.pod.Name, before.UID, before.RestartCount, before.ContainerID)
 	if err != nil {
 		r.Result.Reboots = append(r.Result.Reboots, rb)
 		return err
@@ -835,7 +961,7 @@ func (r *Run) Recreate(ctx context.Context) error {
 		}
 		gctx, cancel := context.WithTimeout(ctx, podGoneTimeout)
 		defer cancel()
-		if err := wait.PodGone(gctx, r.cfg.Client, r.ns, r.pod.Name, uid); err != nil {
+		if err := wait.PodGone(r.waitsSay(gctx), r.cfg.Client, r.ns, r.pod.Name, uid); err != nil {
 			return err
 		}
 		if err := r.injectFaults(ctx, fault.Fault.AfterPodGone); err != nil {
@@ -864,7 +990,11 @@ func (r *Run) Finish() {
 		if p.Data == nil {
 			continue
 		}
-		dr := budget.Result{Name: p.Name + ": data written before the reboot is intact", Kind: "data", Phase: p.Name, Metric: "sha256", Pass: p.Data.OK, Unit: "check"}
+		what := p.Name
+		if p.Cycle > 0 {
+			what = fmt.Sprintf("%s (cycle %d)", p.Name, p.Cycle)
+		}
+		dr := budget.Result{Name: what + ": data written before the reboot is intact", Kind: "data", Phase: p.Name, Metric: "sha256", Pass: p.Data.OK, Unit: "check"}
 		dr.Detail = p.Data.Path + " intact"
 		if !p.Data.OK {
 			dr.Detail = p.Data.Detail
@@ -875,7 +1005,74 @@ func (r *Run) Finish() {
 	if len(res.Errors) > 0 {
 		res.Verdict.Pass = false
 	}
+	if r.Cycles() > 1 {
+		r.judgeCycles()
+	}
+	// Every further volume by the same budgets.
+	for _, v := range res.Volumes {
+		for _, br := range budget.Evaluate(Budgets(r.cfg.Scenario), v.BudgetPhases()).Results {
+			br.Name = "volume " + v.Name + ": " + br.Name
+			res.Verdict.Results = append(res.Verdict.Results, br)
+			res.Verdict.Pass = res.Verdict.Pass && br.Pass
+		}
+	}
 	res.Diagnosis = report.DiagnoseResult(res)
+}
+
+// aboutAfterReboot reports whether a budget reads the after-reboot phase.
+func aboutAfterReboot(b scenario.Budget) bool {
+	ar := scenario.PhaseAfterReboot
+	return b.Phase == ar || b.RelativeTo == ar || (b.Statistical != nil && b.Statistical.Against == ar)
+}
+
+// judgeCycles judges every cycle's after-reboot phase by the budgets about
+// it and its data check; cycles after the first add their failures to the
+// verdict, named "cycle N: ...". A cycle that never measured fails.
+func (r *Run) judgeCycles() {
+	res := r.Result
+	var specs []scenario.Budget
+	for _, b := range r.cfg.Scenario.Spec.Budgets {
+		if aboutAfterReboot(b) {
+			specs = append(specs, b)
+		}
+	}
+	rules := scenario.Rules(specs)
+	phases := res.CyclePhases()
+	res.Cycles = nil
+	for c := 1; c <= r.Cycles(); c++ {
+		cr := report.CycleResult{Cycle: c, Pass: true}
+		var ph *report.PhaseResult
+		if c <= len(phases) {
+			ph = phases[c-1]
+		}
+		switch {
+		case ph == nil:
+			cr.Pass, cr.Error = false, "not measured: the run stopped before this cycle"
+		case ph.Probe == nil:
+			cr.Pass, cr.Error = false, ph.Error
+		default:
+			cr.P50Ns, cr.P99Ns, cr.BytesPerSecond = ph.Probe.Summary.P50Ns, ph.Probe.Summary.P99Ns, ph.Probe.Summary.BytesPerSecond
+			in := res.BudgetPhases()
+			in[scenario.PhaseAfterReboot] = report.PhaseFromProbe(ph.Probe)
+			for _, br := range budget.Evaluate(rules, in).Results {
+				if br.Pass {
+					continue
+				}
+				cr.Pass = false
+				cr.Failed = append(cr.Failed, br.Name)
+				if c > 1 {
+					br.Name = fmt.Sprintf("cycle %d: %s", c, br.Name)
+					res.Verdict.Results = append(res.Verdict.Results, br)
+				}
+			}
+			if ph.Data != nil && !ph.Data.OK {
+				cr.Pass = false
+				cr.Failed = append(cr.Failed, "data check") // in the verdict already (Finish)
+			}
+		}
+		res.Verdict.Pass = res.Verdict.Pass && cr.Pass
+		res.Cycles = append(res.Cycles, cr)
+	}
 }
 
 // Bounds of the cleanup steps: each has its own, so that one that cannot
@@ -1000,6 +1197,12 @@ func (r *Run) cleanup(ctx context.Context) error {
 		removed("PV " + v.PVName + " and its backing")
 	}
 	for _, sc := range r.storageClasses() {
+		if r.cfg.SharedStorageClasses {
+			// Another run of the same process may be about to bind to it:
+			// the owner of the runs removes it (CaseRunner.Close).
+			r.forget(ctx, ledger.Item{Kind: ledger.KindStorageClass, Name: sc})
+			continue
+		}
 		if err := bounded(ctx, cleanupClassTimeout, func(ctx context.Context) error { return r.prov.DeleteStorageClassIfUnused(ctx, sc) }); err != nil {
 			leave("StorageClass "+sc, err)
 			continue
@@ -1018,7 +1221,7 @@ func (r *Run) cleanup(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			return wait.NamespaceGone(ctx, r.cfg.Client, r.ns)
+			return wait.NamespaceGone(r.waitsSay(ctx), r.cfg.Client, r.ns)
 		})
 		if err != nil {
 			leave("namespace "+r.ns, fmt.Errorf("delete namespace %s: %w", r.ns, err))
@@ -1164,24 +1367,28 @@ func WriteOutputs(dir string, res *report.Result) error {
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "result.json"), b, 0o644); err != nil {
-		return err
+	// Each file is written whatever became of the others: a run that failed
+	// early still leaves its result and its JUnit for the pipeline.
+	var errs []error
+	if err := os.WriteFile(filepath.Join(dir, "result.json"), append(b, '\n'), 0o644); err != nil {
+		errs = append(errs, err)
 	}
 	for file, format := range map[string]string{"summary.txt": "text", "summary.md": "markdown", "junit.xml": "junit",
 		"report.html": "html", "metrics.prom": "openmetrics"} {
 		f, err := os.Create(filepath.Join(dir, file))
 		if err != nil {
-			return err
+			errs = append(errs, err)
+			continue
 		}
 		err = report.Render(f, res, format)
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
 		if err != nil {
-			return fmt.Errorf("write %s: %w", file, err)
+			errs = append(errs, fmt.Errorf("write %s: %w", file, err))
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // namespaceReady waits for a new namespace's default ServiceAccount: pods are

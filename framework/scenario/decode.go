@@ -24,7 +24,10 @@ const MaxFileBytes = 1 << 20
 // sigs.k8s.io/json, case-sensitively (`FileSize` never fills fileSize).
 // fatal is set when nothing could be decoded (not YAML, empty, too large,
 // two documents): validating the empty result would only add noise.
-func decode(b []byte, s *Scenario) (errs field.ErrorList, fatal bool) {
+func decode(b []byte, s *Scenario) (errs field.ErrorList, fatal bool) { return decodeInto(b, s) }
+
+// decodeInto is decode for any document type (a Scenario, a Qualification).
+func decodeInto[T any](b []byte, s *T) (errs field.ErrorList, fatal bool) {
 	if len(b) > MaxFileBytes {
 		return field.ErrorList{field.TooLong(field.NewPath("<file>"), len(b), MaxFileBytes)}, true
 	}
@@ -38,14 +41,14 @@ func decode(b []byte, s *Scenario) (errs field.ErrorList, fatal bool) {
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
-		return field.ErrorList{field.Forbidden(field.NewPath("<file>"), fmt.Sprintf("a second YAML document starts at line %d: one scenario per file", extra.Line))}, true
+		return field.ErrorList{field.Forbidden(field.NewPath("<file>"), fmt.Sprintf("a second YAML document starts at line %d: one document per file", extra.Line))}, true
 	}
 	root := &doc
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
 		root = root.Content[0]
 	}
 	sc := &shapeChecker{}
-	sc.check(root, reflect.TypeFor[Scenario](), nil)
+	sc.check(root, reflect.TypeFor[T](), nil)
 	errs = sc.errs
 	if len(errs) > 0 {
 		// The shape is wrong somewhere: decode what can be decoded so that

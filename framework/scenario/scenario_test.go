@@ -120,6 +120,21 @@ func TestShippedScenarios(t *testing.T) {
 		t.Fatal("no scenarios shipped")
 	}
 	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if KindOf(b) == KindQualification {
+			read := func(name string) ([]byte, string, error) {
+				p := filepath.Join(filepath.Dir(f), name)
+				b, err := os.ReadFile(p)
+				return b, p, err
+			}
+			if _, err := ParseQualification(b, read); err != nil {
+				t.Errorf("%s: %v", f, err)
+			}
+			continue
+		}
 		if _, err := Load(f); err != nil {
 			t.Errorf("%v", err)
 		}

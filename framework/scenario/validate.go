@@ -96,18 +96,24 @@ func (s *Scenario) Validate() error {
 	return nil
 }
 
-func (s *Scenario) validate() field.ErrorList {
+// validateHead checks a document's apiVersion, kind and metadata; the name
+// becomes what nameBecomes says.
+func validateHead(apiVersion, kind, wantKind string, md Metadata, nameBecomes string) field.ErrorList {
 	var errs field.ErrorList
-	if s.APIVersion != APIVersion {
-		errs = append(errs, field.Invalid(field.NewPath("apiVersion"), s.APIVersion, "must be "+APIVersion))
+	if apiVersion != APIVersion {
+		errs = append(errs, field.Invalid(field.NewPath("apiVersion"), apiVersion, "must be "+APIVersion))
 	}
-	if s.Kind != Kind {
-		errs = append(errs, field.Invalid(field.NewPath("kind"), s.Kind, "must be "+Kind))
+	if kind != wantKind {
+		errs = append(errs, field.Invalid(field.NewPath("kind"), kind, "must be "+wantKind))
 	}
-	md := field.NewPath("metadata")
+	mp := field.NewPath("metadata")
+	errs = append(errs, dnsLabel(mp.Child("name"), md.Name, nameBecomes)...)
+	return append(errs, text(mp.Child("description"), md.Description, true)...)
+}
+
+func (s *Scenario) validate() field.ErrorList {
 	// The name becomes the value of the pvreboot.dev/scenario label.
-	errs = append(errs, dnsLabel(md.Child("name"), s.Metadata.Name, "the value of the pvreboot.dev/scenario label")...)
-	errs = append(errs, text(md.Child("description"), s.Metadata.Description, true)...)
+	errs := validateHead(s.APIVersion, s.Kind, Kind, s.Metadata, "the value of the pvreboot.dev/scenario label")
 	sp := field.NewPath("spec")
 	errs = append(errs, validateCluster(sp.Child("cluster"), s.Spec.Cluster)...)
 	errs = append(errs, validateVolumes(sp.Child("volumes"), s.Spec.Volumes)...)
@@ -308,7 +314,7 @@ func validateVolumes(p *field.Path, vols []Volume) field.ErrorList {
 }
 
 func validateWorkload(p *field.Path, w Workload, vols []Volume) field.ErrorList {
-	var errs field.ErrorList
+	errs := validateExec(p, w, vols)
 	method, err := probe.ParseMethod(w.Method)
 	if err != nil {
 		errs = append(errs, field.Invalid(p.Child("method"), w.Method, err.Error()))
@@ -370,11 +376,15 @@ func validateWorkload(p *field.Path, w Workload, vols []Volume) field.ErrorList 
 				w.FileSize, probe.FormatSize(need))))
 		}
 	}
-	// The workload measures the first volume; on a block device it copies
+	// The workload measures every volume; on a block device it copies
 	// between two regions of the raw device.
-	if len(vols) > 0 && vols[0].Backing == BackingBlock && err == nil {
+	for _, v := range vols {
+		if v.Backing != BackingBlock || err != nil || w.Exec != nil {
+			continue
+		}
 		if derr := probe.DeviceMethodError(method); derr != nil {
-			errs = append(errs, field.Invalid(p.Child("method"), w.Method, fmt.Sprintf("volume %q is a block device: %v", vols[0].Name, derr)))
+			errs = append(errs, field.Invalid(p.Child("method"), w.Method, fmt.Sprintf("volume %q is a block device: %v", v.Name, derr)))
+			break
 		}
 	}
 	return errs

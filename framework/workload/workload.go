@@ -48,6 +48,24 @@ type PodSpec struct {
 	Labels map[string]string
 	// Command overrides the image's (default: copyprobe serve).
 	Command []string
+	// Extra are further claims, each at its VolumePath.
+	Extra []Claim
+}
+
+// Claim is a further PVC of the workload pod.
+type Claim struct {
+	Name  string
+	Block bool
+}
+
+// VolumePath is where a further claim appears in the workload container:
+// a directory /data-<claim>, or for a block claim a device
+// /dev/pvreboot-data-<claim>. The first claim is at DataDir (DevicePath).
+func VolumePath(c Claim) string {
+	if c.Block {
+		return DevicePath + "-" + c.Name
+	}
+	return DataDir + "-" + c.Name
 }
 
 // NewPod renders the workload pod.
@@ -77,6 +95,17 @@ func NewPod(s PodSpec) *corev1.Pod {
 		c.VolumeMounts = nil
 		c.VolumeDevices = []corev1.VolumeDevice{{Name: "data", DevicePath: DevicePath}}
 	}
+	vols := []corev1.Volume{vol}
+	for i, ec := range s.Extra {
+		name := fmt.Sprintf("data-%d", i+2)
+		vols = append(vols, corev1.Volume{Name: name, VolumeSource: corev1.VolumeSource{
+			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: ec.Name}}})
+		if ec.Block {
+			c.VolumeDevices = append(c.VolumeDevices, corev1.VolumeDevice{Name: name, DevicePath: VolumePath(ec)})
+		} else {
+			c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: name, MountPath: VolumePath(ec)})
+		}
+	}
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: s.Name, Namespace: s.Namespace, Labels: labels},
 		Spec: corev1.PodSpec{
@@ -85,7 +114,7 @@ func NewPod(s PodSpec) *corev1.Pod {
 			TerminationGracePeriodSeconds: ptr.To[int64](5),
 			Tolerations:                   []corev1.Toleration{{Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptr.To[int64](3600)}},
 			Containers:                    []corev1.Container{c},
-			Volumes:                       []corev1.Volume{vol},
+			Volumes:                       vols,
 		},
 	}
 }

@@ -98,6 +98,9 @@ func newRoot(s Streams, env map[string]string, live *liveRun) *cobra.Command {
 	// server restarts): route it into the same logger, quiet unless -v.
 	root.PersistentPreRun = func(*cobra.Command, []string) { klog.SetSlogLogger(g.logger()) }
 	root.AddCommand(newRunCmd(g), newCalibrateCmd(g), newProbeCmd(g), newValidateCmd(g), newReportCmd(g), newCompareCmd(g), newClusterCmd(g), newScenarioCmd(g), newCleanupCmd(g), newImageCmd(g), newVersionCmd(g))
+	root.AddCommand(newDoctorCmd(g))
+	root.AddCommand(newTraceCmd(g))
+	root.AddCommand(newQualifyCmd(g))
 	usage.Strict(root)
 	return root
 }

@@ -107,7 +107,7 @@ func TestUsageMistakesExit2(t *testing.T) {
 		args []string
 		want string
 	}{
-		{args: nil, want: "pvreboot: want a command (calibrate, cleanup, cluster, compare, completion, image, probe, report, run, scenario, validate, version)"},
+		{args: nil, want: "pvreboot: want a command (calibrate, cleanup, cluster, compare, completion, doctor, image, probe, qualify, report, run, scenario, trace, validate, version)"},
 		{args: []string{"bogus"}, want: `pvreboot: unknown command "bogus" (commands: calibrate, cleanup, `},
 		{args: []string{"rn"}, want: "did you mean run?"},
 		{args: []string{"bogus", "--bogus"}, want: "pvreboot: unknown flag: --bogus"},
@@ -127,7 +127,7 @@ func TestUsageMistakesExit2(t *testing.T) {
 		{args: []string{"cluster", "delete", "extra"}, want: `pvreboot cluster delete: unexpected argument "extra"`},
 		{args: []string{"cluster", "list", "extra"}, want: `pvreboot cluster list: unexpected argument "extra"`},
 		{args: []string{"cleanup", "extra"}, want: `pvreboot cleanup: unexpected argument "extra"`},
-		{args: []string{"image"}, want: "pvreboot image: want a command (build, list, probe)"},
+		{args: []string{"image"}, want: "pvreboot image: want a command (build, list, node, probe)"},
 		{args: []string{"image", "bogus"}, want: `pvreboot image: unknown command "bogus"`},
 		{args: []string{"image", "build", "extra"}, want: `pvreboot image build: unexpected argument "extra"`},
 		{args: []string{"image", "probe", "extra"}, want: `pvreboot image probe: unexpected argument "extra"`},

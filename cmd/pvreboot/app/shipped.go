@@ -47,11 +47,22 @@ func shippedScenario(name string) (b []byte, base string, ok bool) {
 }
 
 // shippedScenarios returns the names of the shipped scenarios, sorted.
-func shippedScenarios() []string {
+func shippedScenarios() []string { return shippedOfKind(scenario.Kind) }
+
+// shippedPlans returns the names of the shipped qualification plans, sorted.
+func shippedPlans() []string { return shippedOfKind(scenario.KindQualification) }
+
+// shippedOfKind returns the names of the shipped documents of a kind
+// (scenarios/ holds scenarios and qualification plans), sorted.
+func shippedOfKind(kind string) []string {
 	entries, _ := fs.ReadDir(pvreboot.Files(), pvreboot.ScenarioDir) // embedded: cannot fail
 	var names []string
 	for _, e := range entries {
-		if n, ok := strings.CutSuffix(e.Name(), ".yaml"); ok && !e.IsDir() {
+		n, ok := strings.CutSuffix(e.Name(), ".yaml")
+		if !ok || e.IsDir() {
+			continue
+		}
+		if b, _, _ := shippedScenario(n); scenario.KindOf(b) == kind {
 			names = append(names, n)
 		}
 	}

@@ -1,0 +1,163 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/pvreboot/pvreboot/framework/report"
+	"github.com/pvreboot/pvreboot/framework/runner"
+)
+
+// qualifyTimeout bounds one qualification of three small cases.
+const qualifyTimeout = 15 * time.Minute
+
+var _ = Describe("pvreboot qualify", Ordered, Serial, Label("kind", "disruptive", "qualify"), func() {
+	var (
+		cfg       suiteConfig
+		bin, dir  string
+		state     string
+		workers   []string
+		planFor   func(name, matrix, extra string) string
+		runPlan   func(ctx context.Context, plan, out string) (int, string)
+		readQual  func(out string) *report.Qualification
+		clusterNm string
+	)
+	BeforeAll(func(ctx SpecContext) {
+		// The suite's cluster, made or reused as every kind suite does.
+		c, sc, _, setup := shippedScenario("sendfile-after-reboot.yaml")
+		cfg, clusterNm = c, c.ClusterName
+		sc.Spec.Cluster.Kind.Name, sc.Spec.Cluster.Kind.Config = c.ClusterName, c.KindConfig
+		sc.Spec.Cluster.Nodes.Names = []string{c.ClusterName + "-worker", c.ClusterName + "-worker2"}
+		_, _, err := runner.Kind(ctx, sc, setup)
+		Expect(err).NotTo(HaveOccurred())
+		workers = sc.Spec.Cluster.Nodes.Names
+		dir = GinkgoT().TempDir()
+		state = filepath.Join(dir, "state")
+		bin = filepath.Join(dir, "pvreboot")
+		out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "../cmd/pvreboot").CombinedOutput()
+		Expect(err).NotTo(HaveOccurred(), string(out))
+		// A small copy (64 MiB, one cycle) keeps each case near half a minute.
+		planFor = func(name, matrix, extra string) string {
+			GinkgoHelper()
+			p := fmt.Sprintf(`apiVersion: pvreboot.dev/v1alpha1
+kind: Qualification
+metadata: {name: %s}
+spec:
+  base:
+    scenario:
+      apiVersion: pvreboot.dev/v1alpha1
+      kind: Scenario
+      metadata: {name: %s}
+      spec:
+        cluster:
+          kind: {name: %s, config: %s}
+        volumes: [{name: data, backing: filesystem, fsType: ext4, size: 1Gi}]
+        workload: {method: sendfile, fileSize: 64Mi, chunkSize: 16Mi, iterations: 5, cache: cold}
+        reboot: {method: kind-restart, timeout: 5m}
+        budgets:
+        - {phase: after-reboot, metric: p50, relativeTo: baseline, maxRatio: 3.0}
+        - {phase: after-recreate, metric: p50, relativeTo: baseline, maxRatio: 3.0}
+  matrix: %s
+  nodes: {names: [%s]}
+%s`, name, name, clusterNm, cfg.KindConfig, matrix, strings.Join(workers, ", "), extra)
+			f := filepath.Join(dir, name+".yaml")
+			Expect(os.WriteFile(f, []byte(p), 0o644)).To(Succeed())
+			return f
+		}
+		runPlan = func(ctx context.Context, plan, out string) (int, string) {
+			GinkgoHelper()
+			cmd := exec.CommandContext(ctx, bin, "qualify", plan, "--image", cfg.NodeImage, "--probe-image", cfg.ProbeImage, "--output-dir", out)
+			cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+state)
+			var stderr lockedBuffer
+			cmd.Stdout, cmd.Stderr = GinkgoWriter, &stderr
+			err := cmd.Run()
+			fmt.Fprint(GinkgoWriter, stderr.String())
+			code := 0
+			if ee, ok := err.(*exec.ExitError); ok {
+				code = ee.ExitCode()
+			} else {
+				Expect(err).NotTo(HaveOccurred())
+			}
+			return code, stderr.String()
+		}
+		readQual = func(out string) *report.Qualification {
+			GinkgoHelper()
+			q, err := report.ReadQualification(filepath.Join(out, "qualification.json"))
+			Expect(err).NotTo(HaveOccurred())
+			return q
+		}
+	}, NodeTimeout(setupTimeout))
+
+	nothingLeft := func(ctx context.Context) {
+		GinkgoHelper()
+		c := exec.CommandContext(ctx, bin, "cleanup", "--dry-run", "--name", clusterNm)
+		c.Env = append(os.Environ(), "XDG_STATE_HOME="+state)
+		out, err := c.CombinedOutput()
+		Expect(err).NotTo(HaveOccurred(), string(out))
+		Expect(string(out)).To(ContainSubstring("nothing left behind"))
+	}
+
+	It("fails exactly the case with a fault (exit 1), stops there with failFast, and a re-run resumes", func(ctx SpecContext) {
+		// The io-throttle case comes first: failFast skips the other two.
+		plan := planFor("q-fault", "{method: [sendfile], fault: [io-throttle, none], include: [{method: readwrite}]}", "  parallel: 1\n  failFast: true\n")
+		out := filepath.Join(cfg.Artifacts, "qualify-fault")
+		_ = os.RemoveAll(out)
+		code, _ := runPlan(ctx, plan, out)
+		Expect(code).To(Equal(1))
+		q := readQual(out)
+		Expect(q.Cases).To(HaveLen(3))
+		Expect(q.Cases[0].Outcome).To(Equal(report.OutcomeFailed), "%+v", q.Cases[0])
+		Expect(q.Cases[0].Ratio).To(BeNumerically(">", 3))
+		Expect(q.Cases[1].Outcome).To(Equal(report.OutcomeSkipped))
+		Expect(q.Cases[1].Error).To(ContainSubstring("failFast"))
+		Expect(q.Cases[2].Outcome).To(Equal(report.OutcomeSkipped))
+		By("running the same plan again: the failed case is kept, the others run")
+		code, stderr := runPlan(ctx, plan, out)
+		Expect(code).To(Equal(1))
+		Expect(stderr).To(ContainSubstring("failed in an earlier run, kept"))
+		q = readQual(out)
+		Expect(q.Counts).To(Equal(report.Counts{Passed: 2, Failed: 1, Resumed: 1}))
+		Expect(q.Cases[0].Resumed).To(BeTrue())
+		for _, f := range []string{"junit.xml", "summary.md", "report.html", "cases/" + q.Cases[1].ID + "/result.json", "cases/" + q.Cases[1].ID + "/report.html"} {
+			Expect(filepath.Join(out, f)).To(BeAnExistingFile())
+		}
+		nothingLeft(ctx)
+	}, SpecTimeout(2*qualifyTimeout))
+
+	It("finishes the remaining cases after being killed midway, and leaves nothing behind", func(ctx SpecContext) {
+		plan := planFor("q-kill", "{method: [sendfile, readwrite, copy_file_range]}", "  parallel: 1\n")
+		out := filepath.Join(cfg.Artifacts, "qualify-kill")
+		_ = os.RemoveAll(out)
+		cmd := exec.Command(bin, "qualify", plan, "--image", cfg.NodeImage, "--probe-image", cfg.ProbeImage, "--output-dir", out)
+		cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+state)
+		var stderr lockedBuffer
+		cmd.Stdout, cmd.Stderr = GinkgoWriter, &stderr
+		Expect(cmd.Start()).To(Succeed())
+		// Killed once the second case has measured its baseline: its
+		// namespace, PV and backing exist, its node is up.
+		Eventually(ctx, func() string { return stderr.String() }).WithTimeout(qualifyTimeout).WithPolling(time.Second).
+			Should(MatchRegexp(`\[readwrite\] baseline: canary file and measurement: done`))
+		Expect(cmd.Process.Signal(syscall.SIGKILL)).To(Succeed())
+		_ = cmd.Wait()
+		fmt.Fprint(GinkgoWriter, stderr.String())
+		q := readQual(out)
+		Expect(q.Counts.Passed).To(Equal(1), "one case finished before the kill: %+v", q.Cases)
+		By("running it again")
+		code, after := runPlan(ctx, plan, out)
+		Expect(code).To(Equal(0))
+		Expect(after).To(ContainSubstring("left run"))
+		q = readQual(out)
+		Expect(q.Counts).To(Equal(report.Counts{Passed: 3, Resumed: 1}))
+		nothingLeft(ctx)
+	}, SpecTimeout(2*qualifyTimeout))
+})
