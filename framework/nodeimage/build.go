@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -36,8 +35,8 @@ func Build(ctx context.Context, cfg Config) (Result, error) {
 		return Result{}, err
 	}
 	start := time.Now()
-	r := runner{cfg: cfg}
-	p := &progress{w: cfg.Progress, start: start}
+	p := newProgress(cfg, start)
+	r := runner{cfg: cfg, progress: p}
 	if err := os.MkdirAll(cfg.CacheDir, 0o755); err != nil {
 		return Result{}, fmt.Errorf("cache dir: %w", err)
 	}
@@ -168,65 +167,6 @@ func Build(ctx context.Context, cfg Config) (Result, error) {
 	res.Elapsed = time.Since(start)
 	p.printf("node image %s ready (%s) in %s", cfg.Image, keyRef, res.Elapsed.Round(time.Second))
 	return res, nil
-}
-
-// ProbeConfig describes the workload image: static copyprobe and BusyBox.
-type ProbeConfig struct {
-	// CopyprobeBinary is a static copyprobe.
-	CopyprobeBinary string
-	// BusyboxBinary is a static BusyBox (Debian's busybox-static: /bin/busybox).
-	BusyboxBinary string
-	// Repository is the image name without tag (default pvreboot/copyprobe).
-	Repository string
-	Docker     []string
-}
-
-// BuildProbeImage builds the scratch workload image, tagged by the content
-// hash of its two binaries, and returns its reference.
-func BuildProbeImage(ctx context.Context, pc ProbeConfig) (string, error) {
-	if pc.Repository == "" {
-		pc.Repository = "pvreboot/copyprobe"
-	}
-	if len(pc.Docker) == 0 {
-		pc.Docker = []string{"docker"}
-	}
-	var errs []error
-	hashes := map[string]string{}
-	for name, p := range map[string]string{"copyprobe": pc.CopyprobeBinary, "busybox": pc.BusyboxBinary} {
-		h, err := fileSHA256(p)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("probe image: %s binary %q: %w", name, p, err))
-			continue
-		}
-		hashes[name] = h
-	}
-	if err := errors.Join(errs...); err != nil {
-		return "", err
-	}
-	tag, err := key(12, "probe", hashes)
-	if err != nil {
-		return "", err
-	}
-	ref := pc.Repository + ":" + tag
-	r := runner{cfg: Config{Docker: pc.Docker}.withDefaults()}
-	if r.imageExists(ctx, ref) {
-		return ref, nil
-	}
-	files := []scratchFile{
-		{Path: "/copyprobe", Src: pc.CopyprobeBinary, Mode: 0o755},
-		{Path: "/bin/busybox", Src: pc.BusyboxBinary, Mode: 0o755},
-		{Path: "/bin/sh", Link: "/bin/busybox"},
-		{Path: "/bin/cp", Link: "/bin/busybox"},
-		{Path: "/bin/sha256sum", Link: "/bin/busybox"},
-		{Path: "/bin/cat", Link: "/bin/busybox"},
-		{Path: "/bin/ls", Link: "/bin/busybox"},
-		{Path: "/data", IsDir: true, Mode: 0o755},
-	}
-	if err := r.scratchImage(ctx, ref, files, `ENTRYPOINT ["/copyprobe"]`, `CMD ["serve"]`,
-		"LABEL "+LabelImage+"=probe "+LabelKey+"="+filepath.Base(ref)); err != nil {
-		return "", err
-	}
-	return ref, nil
 }
 
 // ImageInfo is one image pvreboot built, as `pvreboot image list` shows it.

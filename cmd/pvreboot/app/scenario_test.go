@@ -40,10 +40,11 @@ func TestShippedScenariosOutsideTheRepository(t *testing.T) {
 		}
 	})
 	// Loaded, then refused for the missing flag: the name resolved, and no
-	// cluster was needed to find out.
+	// cluster was needed to find out. (On a kind cluster a run given no
+	// probe image assembles one, so the refusal is on an existing cluster.)
 	for _, cmd := range []string{"run", "calibrate"} {
 		t.Run(cmd+" by name", func(t *testing.T) {
-			code, _, stderr := run(t, cmd, "sendfile-after-reboot")
+			code, _, stderr := run(t, cmd, "sendfile-after-reboot", "--kubeconfig", filepath.Join(t.TempDir(), "none"))
 			if code != 2 || !strings.Contains(stderr, "--probe-image: required") {
 				t.Errorf("exit %d, stderr %q", code, stderr)
 			}
