@@ -40,6 +40,7 @@ type htmlView struct {
 	Cause                                     *Change
 	Node, Cluster, When                       string
 	Errors, Warnings, Faults                  []string
+	Failure                                   *Failure
 	Glance                                    []glanceItem
 	Phases                                    []phaseRow
 	AnyResident                               bool
@@ -136,8 +137,13 @@ func newHTMLView(r *Result) htmlView {
 	pal := newPalette(r)
 	name := func(n string) phaseName { return phaseName{Name: n, Color: pal.hex(n)} }
 	v := htmlView{
-		Scenario: r.Scenario, Verdict: verdictWord(r), Errors: r.Errors, Warnings: warnings(r), Faults: r.Faults,
-		Node: r.Node.Name,
+		Scenario: r.Scenario, Verdict: verdictWord(r), Warnings: warnings(r), Faults: r.Faults,
+		Node: r.Node.Name, Failure: r.Failure,
+	}
+	for _, e := range r.Errors {
+		if !isFailure(r, e) {
+			v.Errors = append(v.Errors, e)
+		}
 	}
 	v.VerdictClass = map[string]string{"PASS": "pass", "FAIL": "fail", "ERROR": "error"}[v.Verdict]
 	if v.VerdictClass == "" {
@@ -247,6 +253,8 @@ func headline(r *Result) string {
 	}
 	var s string
 	switch {
+	case r.Failure != nil:
+		s = "the run " + r.Failure.String()
 	case len(r.Errors) > 0:
 		s = "the run failed: " + r.Errors[0]
 	case n == 0:

@@ -72,7 +72,8 @@ ul.plain { margin: 4px 0; padding-left: 20px; }
 {{with .Glance}}<div class="glance" id="glance">{{range .}}
 <div class="chip {{.Class}}" data-phase="{{.Name}}"><div><span class="swatch" style="background: {{.Color}}"></span>{{.Name}}</div><div class="ratio">{{.Ratio}}</div><div class="what">{{.Detail}}</div></div>{{end}}
 </div>{{end}}
-{{range .Errors}}<div class="note err" data-kind="error"><b>error:</b> {{.}}</div>
+{{with .Failure}}<div class="note err" data-kind="failure" data-step="{{.Step}}"><b>{{if .Interrupted}}interrupted{{else}}failed{{end}} in step {{.Step}}:</b> {{.Error}}{{with .Artifacts}}<br>saved to explain it: {{join . ", "}}{{end}}{{range .ArtifactErrors}}<br>not saved: {{.}}{{end}}</div>
+{{end}}{{range .Errors}}<div class="note err" data-kind="error"><b>error:</b> {{.}}</div>
 {{end}}{{range .Warnings}}<div class="note" data-kind="warning"><b>warning:</b> {{.}}</div>
 {{end}}{{with .Faults}}<div class="note" data-kind="faults"><b>injected faults:</b> {{join . ", "}}</div>
 {{end}}

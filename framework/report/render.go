@@ -138,7 +138,7 @@ func podLabel(p PhaseResult) string {
 
 func verdictWord(r *Result) string {
 	switch {
-	case len(r.Errors) > 0:
+	case len(r.Errors) > 0 || r.Failure != nil:
 		return "ERROR"
 	case len(r.Verdict.Results) == 0:
 		return "NO BUDGETS"
@@ -199,8 +199,19 @@ func Text(w io.Writer, r *Result) error {
 	if p := r.Provenance; p != nil {
 		fmt.Fprintf(w, "run %s by pvreboot %s (%s) on %s %s/%s\n", p.RunID, p.Build.Version, p.Build.Revision, p.Host.Hostname, p.Host.OS, p.Host.Arch)
 	}
+	if f := r.Failure; f != nil {
+		fmt.Fprintf(w, "%s\n", f)
+		if len(f.Artifacts) > 0 {
+			fmt.Fprintf(w, "saved to explain it: %s\n", strings.Join(f.Artifacts, ", "))
+		}
+		for _, e := range f.ArtifactErrors {
+			fmt.Fprintf(w, "not saved: %s\n", e)
+		}
+	}
 	for _, e := range r.Errors {
-		fmt.Fprintf(w, "error: %s\n", e)
+		if !isFailure(r, e) {
+			fmt.Fprintf(w, "error: %s\n", e)
+		}
 	}
 	for _, x := range warnings(r) {
 		fmt.Fprintf(w, "WARNING: %s\n", x)
@@ -211,15 +222,19 @@ func Text(w io.Writer, r *Result) error {
 			fmt.Fprintf(w, "  %s\n", c)
 		}
 	}
-	fmt.Fprintln(w, "\nPer-call copy latency:")
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "  PHASE\tCALLS\tP50\tP99\tMAX\tMB/s\tDATA PATH\tCACHED\tVOLUME\tPOD")
 	rs := rows(r)
-	for _, x := range rs {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", x.phase, x.calls, x.p50, x.p99, x.max, x.mbps, x.data, x.resident, x.volume, x.pod)
-	}
-	if err := tw.Flush(); err != nil {
-		return err
+	if len(rs) == 0 {
+		fmt.Fprintln(w, "\nNo phase was measured.")
+	} else {
+		fmt.Fprintln(w, "\nPer-call copy latency:")
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  PHASE\tCALLS\tP50\tP99\tMAX\tMB/s\tDATA PATH\tCACHED\tVOLUME\tPOD")
+		for _, x := range rs {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", x.phase, x.calls, x.p50, x.p99, x.max, x.mbps, x.data, x.resident, x.volume, x.pod)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
 	}
 	if anyResident(rs) {
 		fmt.Fprintln(w, "  CACHED: share of the source in page cache before each copy's first call (mincore)")
@@ -284,8 +299,24 @@ func bootIDLine(rb Reboot) string {
 func Markdown(w io.Writer, r *Result) error {
 	fmt.Fprintf(w, "## pvreboot `%s`: **%s**\n\n", r.Scenario, verdictWord(r))
 	fmt.Fprintf(w, "Node `%s` on %s cluster `%s`.\n\n", r.Node.Name, r.Cluster.Provider, r.Cluster.Name)
+	if f := r.Failure; f != nil {
+		how := "failed"
+		if f.Interrupted {
+			how = "interrupted"
+		}
+		fmt.Fprintf(w, "> **%s in step `%s`:** %s\n", how, f.Step, mdCell(f.Error))
+		if len(f.Artifacts) > 0 {
+			fmt.Fprintf(w, ">\n> saved to explain it: `%s`\n", strings.Join(f.Artifacts, "`, `"))
+		}
+		for _, e := range f.ArtifactErrors {
+			fmt.Fprintf(w, ">\n> not saved: %s\n", mdCell(e))
+		}
+		fmt.Fprintln(w)
+	}
 	for _, e := range r.Errors {
-		fmt.Fprintf(w, "> **error:** %s\n\n", e)
+		if !isFailure(r, e) {
+			fmt.Fprintf(w, "> **error:** %s\n\n", mdCell(e))
+		}
 	}
 	for _, x := range warnings(r) {
 		fmt.Fprintf(w, "> ⚠️ **warning:** %s\n\n", mdCell(x))
@@ -300,15 +331,20 @@ func Markdown(w io.Writer, r *Result) error {
 		}
 		fmt.Fprintln(w)
 	}
-	fmt.Fprintln(w, "### Per-call copy latency")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| phase | calls | p50 | p99 | max | MB/s | data path | cached | volume | pod |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---|---:|---|---|")
 	rs := rows(r)
-	for _, x := range rs {
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", x.phase, x.calls, x.p50, x.p99, x.max, x.mbps, x.data, x.resident, x.volume, x.pod)
+	if len(rs) > 0 {
+		fmt.Fprintln(w, "### Per-call copy latency")
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "| phase | calls | p50 | p99 | max | MB/s | data path | cached | volume | pod |")
+		fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---|---:|---|---|")
+		for _, x := range rs {
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", x.phase, x.calls, x.p50, x.p99, x.max, x.mbps, x.data, x.resident, x.volume, x.pod)
+		}
+		fmt.Fprintln(w)
+	} else {
+		fmt.Fprintln(w, "No phase was measured.")
+		fmt.Fprintln(w)
 	}
-	fmt.Fprintln(w)
 	if anyResident(rs) {
 		fmt.Fprintln(w, "*cached*: share of the source in page cache before each copy's first call (mincore).")
 		fmt.Fprintln(w)
@@ -402,8 +438,29 @@ func JUnit(w io.Writer, r *Result) error {
 		}
 		s.Cases = append(s.Cases, c)
 	}
-	for i, e := range r.Errors {
-		s.Cases = append(s.Cases, junitCase{Name: fmt.Sprintf("run error %d", i+1), Classname: "pvreboot.run", Error: &junitFailure{Message: e, Type: "error", Body: e}})
+	if f := r.Failure; f != nil {
+		// The step the run stopped in, as an errored testcase of its own.
+		typ, body := "error", f.String()
+		if f.Interrupted {
+			typ = "interrupted"
+		}
+		if len(f.Artifacts) > 0 {
+			body += "\n\nsaved to explain it: " + strings.Join(f.Artifacts, ", ")
+		}
+		if len(f.ArtifactErrors) > 0 {
+			body += "\n\nnot saved: " + strings.Join(f.ArtifactErrors, "\n")
+		}
+		s.Cases = append(s.Cases, junitCase{Name: "step " + f.Step, Classname: "pvreboot.run." + f.Step,
+			Error: &junitFailure{Message: f.String(), Type: typ, Body: body}})
+		s.Errors++
+	}
+	n := 0
+	for _, e := range r.Errors {
+		if isFailure(r, e) {
+			continue
+		}
+		n++
+		s.Cases = append(s.Cases, junitCase{Name: fmt.Sprintf("run error %d", n), Classname: "pvreboot.run", Error: &junitFailure{Message: e, Type: "error", Body: e}})
 		s.Errors++
 	}
 	s.Tests = len(s.Cases)

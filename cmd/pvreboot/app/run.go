@@ -1,12 +1,14 @@
 package app
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/pvreboot/pvreboot"
 	"github.com/pvreboot/pvreboot/cmd/internal/exitcode"
@@ -61,6 +63,7 @@ func newRunCmd(g *globals) *cobra.Command {
 		outputDir                 string
 		keep, dryRun, allowReboot bool
 		eventsFile, calibration   string
+		output                    string
 		cf                        clusterFlags
 	)
 	cmd := &cobra.Command{
@@ -73,6 +76,9 @@ func newRunCmd(g *globals) *cobra.Command {
   pvreboot run scenarios/regression-io-throttle.yaml --output-dir _artifacts/throttle`,
 		Args: exactArgs(1, "SCENARIO.yaml"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(output, outputText, outputJSON, outputYAML); err != nil {
+				return err
+			}
 			s, err := loadScenario(args[0])
 			if err != nil {
 				return exitcode.UsageError(err)
@@ -91,9 +97,13 @@ func newRunCmd(g *globals) *cobra.Command {
 					return exitcode.Usagef("--calibration: %v", err)
 				}
 			}
+			started := time.Now()
 			cfg, planned, err := clusterConfig(cmd, g, s, args[0], cf, dryRun, allowReboot)
-			if err != nil || planned {
+			if planned {
 				return err
+			}
+			if err != nil {
+				return setupFailed(cmd.Context(), g, s, cf, output, outputDir, started, err)
 			}
 			cfg.Keep = keep
 			cfg.Build = resultBuild()
@@ -109,17 +119,20 @@ func newRunCmd(g *globals) *cobra.Command {
 			}
 			run, err := runner.New(cfg)
 			if err != nil {
-				return err
+				if cfg.Close != nil {
+					err = errors.Join(err, cfg.Close(context.WithoutCancel(cmd.Context())))
+				}
+				return setupFailed(cmd.Context(), g, s, cf, output, outputDir, started, err)
 			}
 			run.Result.Calibration = cal
 			defer g.registerRun(run)()
-			runErr := run.Execute(cmd.Context())
+			runErr := run.Execute(cmd.Context(), runner.ArtifactsIn(outputDir))
 			if err := runner.WriteOutputs(outputDir, run.Result); err != nil {
 				runErr = errors.Join(runErr, err)
 			}
-			fmt.Fprintln(g.s.Out)
-			_ = report.Text(g.s.Out, run.Result)
-			fmt.Fprintf(g.s.Out, "\nresults in %s (result.json, summary.txt, summary.md, junit.xml, report.html, metrics.prom)\n", outputDir)
+			if err := printResult(g, output, outputDir, run.Result); err != nil {
+				runErr = errors.Join(runErr, err)
+			}
 			if lb := (*runner.LeftBehindError)(nil); errors.As(runErr, &lb) {
 				fmt.Fprintf(g.s.Err, "\nleft behind by run %s:\n  %s\nonce the cluster and node answer, remove it with:\n  %s\n",
 					lb.Run, strings.Join(lb.Items, "\n  "), finishCommand(lb.Run, s, resolvedKubeconfig(cf.kubeconfig, s, g.env), cf.kubeContext, cf.probeImage))
@@ -139,8 +152,59 @@ func newRunCmd(g *globals) *cobra.Command {
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the reboot plan (nodes, method, affected pods, safety checks) and change nothing")
 	cmd.Flags().StringVar(&calibration, "calibration", "", "record this calibration (calibration.json from `pvreboot calibrate` of the same scenario) in the result")
 	cmd.Flags().StringVar(&eventsFile, "events", "", "write the run's structured events (step boundaries, reboot milestones, cleanup) to this file as JSON lines")
+	cmd.Flags().StringVarP(&output, "output", "o", outputText, "what to print to stdout at the end: text (the summary), json or yaml (the Result); progress goes to stderr")
 	cmd.Flags().BoolVar(&allowReboot, "allow-reboot", false, "confirm rebooting real machines (ssh, command, node-pod methods); also PVREBOOT_ALLOW_REBOOT=true. A scenario file cannot")
 	return cmd
+}
+
+// setupFailed ends a run whose cluster could not be set up (or that was
+// interrupted meanwhile): it still writes the outputs, a Result whose
+// Failure names the cluster-setup step, and a kind cluster's logs when the
+// cluster exists. A refusal of what was asked (exit 2) writes nothing:
+// nothing was tried.
+func setupFailed(ctx context.Context, g *globals, s *scenario.Scenario, cf clusterFlags, output, outputDir string, started time.Time, err error) error {
+	var coded *exitcode.Error
+	if errors.As(refusalIsUsage(err), &coded) {
+		return err
+	}
+	provider := "kind"
+	if cf.kubeconfig != "" || cf.kubeContext != "" || s.Spec.Cluster.Existing != nil {
+		provider = "existing"
+	}
+	res := runner.SetupFailure(s, resultBuild(), provider, started, err, ctx.Err() != nil)
+	fmt.Fprintf(g.s.Err, "cluster setup failed: %v\n", err)
+	if provider == "kind" {
+		fmt.Fprintf(g.s.Err, "exporting the kind cluster's logs to %s\n", filepath.Join(outputDir, runner.ClusterLogsDir))
+		// Bounded on its own: an interrupt ended ctx.
+		if lerr := runner.SaveKindSetupLogs(context.WithoutCancel(ctx), s, outputDir, res, g.logger()); lerr != nil {
+			fmt.Fprintf(g.s.Err, "cluster logs not saved: %v\n", lerr)
+		}
+	}
+	if werr := runner.WriteOutputs(outputDir, res); werr != nil {
+		err = errors.Join(err, werr)
+	}
+	if perr := printResult(g, output, outputDir, res); perr != nil {
+		err = errors.Join(err, perr)
+	}
+	return err
+}
+
+// printResult prints a run's Result to stdout: the text summary, or the
+// Result as JSON or YAML (then the line naming the output directory goes to
+// stderr, so that stdout is one document).
+func printResult(g *globals, output, outputDir string, res *report.Result) error {
+	where := g.s.Out
+	if output == outputText {
+		fmt.Fprintln(g.s.Out)
+		_ = report.Text(g.s.Out, res)
+	} else {
+		if err := writeDoc(g.s.Out, output, res); err != nil {
+			return err
+		}
+		where = g.s.Err
+	}
+	fmt.Fprintf(where, "\nresults in %s (result.json, summary.txt, summary.md, junit.xml, report.html, metrics.prom)\n", outputDir)
+	return nil
 }
 
 // clusterFlags say which cluster a command works on and with which images.
@@ -171,11 +235,17 @@ func clusterConfig(cmd *cobra.Command, g *globals, s *scenario.Scenario, path st
 	if dryRun && !useExisting {
 		return cfg, true, dryRunPlan(cmd, g, s, allowReboot)
 	}
+	if f.probeImage == "" && useExisting {
+		return cfg, false, exitcode.Usagef("--probe-image: required on an existing cluster (push one with `pvreboot image probe --push REF`)")
+	}
 	if f.probeImage == "" {
-		return cfg, false, exitcode.Usagef("--probe-image: required (build one with `pvreboot image probe`)")
+		if f.probeImage, err = defaultProbeImage(ctx, g); err != nil {
+			return cfg, false, err
+		}
 	}
 	if !useExisting {
-		cfg, _, err = runner.Kind(ctx, s, runner.KindSetup{NodeImage: f.nodeImage, ProbeImage: f.probeImage, BaseDir: base, Configs: pvreboot.Files(), SSHAgentSocket: g.env["SSH_AUTH_SOCK"], Log: g.logger(), Progress: g.s.Err})
+		cfg, _, err = runner.Kind(ctx, s, runner.KindSetup{NodeImage: f.nodeImage, ProbeImage: f.probeImage, BaseDir: base, Configs: pvreboot.Files(), SSHAgentSocket: g.env["SSH_AUTH_SOCK"], Log: g.logger(), Progress: g.s.Err,
+			RemoteEngine: remoteEngine(g.env["DOCKER_HOST"])})
 		return cfg, false, err
 	}
 	es := runner.ExistingSetup{Context: f.kubeContext, ProbeImage: f.probeImage, SSHAgentSocket: g.env["SSH_AUTH_SOCK"], Log: g.logger(), Progress: g.s.Err}
@@ -281,6 +351,12 @@ func shellWord(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// remoteEngine reports whether DOCKER_HOST names an engine on another
+// machine (tcp://, ssh://), whose kernel is not this host's.
+func remoteEngine(dockerHost string) bool {
+	return dockerHost != "" && !strings.HasPrefix(dockerHost, "unix://")
 }
 
 func exists(p string) bool {
