@@ -27,6 +27,15 @@ write_env() {
   log "docker engine: $1 ($(DOCKER_HOST=$1 docker info --format '{{.ServerVersion}}, runtime {{.DefaultRuntime}}, cgroup {{.CgroupDriver}} v{{.CgroupVersion}}'))"
 }
 
+# Every kind node runs systemd, containerd and a kubelet, each with inotify
+# instances: the kernel's default of 128 per user runs out at about eight
+# nodes (make qualify's cluster beside the e2e suites' and make e2e's), and a
+# new node's kubeadm init then fails. kind's known-issues page gives these.
+if [ "$(id -u)" = 0 ]; then
+  [ "$(sysctl -n fs.inotify.max_user_instances)" -ge 512 ] || sysctl -q -w fs.inotify.max_user_instances=512
+  [ "$(sysctl -n fs.inotify.max_user_watches)" -ge 524288 ] || sysctl -q -w fs.inotify.max_user_watches=524288
+fi
+
 # 1. An engine the user already runs, usable as it is?
 if [ "$reduced" = false ] && [ -z "${PVREBOOT_OWN_DOCKER:-}" ] && docker info >/dev/null 2>&1; then
   write_env "${DOCKER_HOST:-unix:///var/run/docker.sock}"
