@@ -34,6 +34,9 @@ type CaseRun struct {
 	Node   string
 	Cycles int
 	Gate   Gate
+	// MeasureGate, when set, admits one case's measurement at a time
+	// (spec.measureOneAtATime).
+	MeasureGate Gate
 	// Dir is where the case's own outputs go (result.json, report.html...).
 	Dir string
 	// Started records the run's ID as soon as it is known: a qualification
@@ -171,6 +174,10 @@ func Run(ctx context.Context, o Options) (*report.Qualification, error) {
 	defer nodes.Stop()
 	s.nodes = nodes
 	s.busy = map[string]bool{}
+	if spec.MeasuresOneAtATime(o.Plan.Base) && q.Parallel > 1 {
+		s.measure = oneAtATime{ch: make(chan struct{}, 1)}
+		q.Notes = append(q.Notes, "cases ran at once but measured one at a time (measureOneAtATime): the nodes share a disk")
+	}
 	s.schedule(ctx, pending)
 	q.FinishedAt = time.Now()
 	q.Tally()
@@ -186,6 +193,8 @@ type state struct {
 	q       *report.Qualification
 	nodes   *Nodes
 	digests map[string]string
+
+	measure Gate // nil: cases measure whenever they are ready
 
 	mu      sync.Mutex // guards q.Cases, busy, stopped and the files
 	busy    map[string]bool
@@ -335,7 +344,7 @@ func (s *state) runCase(ctx context.Context, i int, node string) {
 	cr.Node, cr.StartedAt, cr.Outcome, cr.Error = node, time.Now(), "", ""
 	s.mu.Unlock()
 	fmt.Fprintf(s.o.Progress, "case %s: starting on %s\n", c.Name, node)
-	res, err := s.o.Runner.RunCase(ctx, CaseRun{Case: c, Node: node, Cycles: s.q.Cycles, Gate: s.nodes, Dir: dir,
+	res, err := s.o.Runner.RunCase(ctx, CaseRun{Case: c, Node: node, Cycles: s.q.Cycles, Gate: s.nodes, MeasureGate: s.measure, Dir: dir,
 		Started: func(runID string) {
 			s.mu.Lock()
 			defer s.mu.Unlock()
@@ -417,4 +426,17 @@ func (s *state) writeLocked() error {
 		return fmt.Errorf("write qualification outputs: %w", err)
 	}
 	return nil
+}
+
+// oneAtATime is a Gate of one holder, whatever the node.
+type oneAtATime struct{ ch chan struct{} }
+
+func (g oneAtATime) Acquire(ctx context.Context, _ string) (func(), error) {
+	select {
+	case g.ch <- struct{}{}:
+		var once sync.Once
+		return func() { once.Do(func() { <-g.ch }) }, nil
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
 }

@@ -71,16 +71,17 @@ type fakeRunner struct {
 	cancelOn string
 	cancel   context.CancelFunc
 
-	mu       sync.Mutex
-	ran      []string
-	down     int // nodes down now (by this runner)
-	maxDown  int
-	atOnce   int
-	maxOnce  int
-	updates  int // the runner's own API calls, not the orchestrator's
-	swept    []string
-	sameNode bool // two cases on one node at once
-	onNode   map[string]bool
+	mu                      sync.Mutex
+	ran                     []string
+	down                    int // nodes down now (by this runner)
+	maxDown                 int
+	atOnce                  int
+	maxOnce                 int
+	updates                 int // the runner's own API calls, not the orchestrator's
+	swept                   []string
+	sameNode                bool // two cases on one node at once
+	measuring, maxMeasuring int
+	onNode                  map[string]bool
 }
 
 func (f *fakeRunner) setReady(ctx context.Context, name string, ready bool) {
@@ -129,6 +130,21 @@ func (f *fakeRunner) RunCase(ctx context.Context, cr CaseRun) (*report.Result, e
 	}
 	if err := f.fail[cr.Case.ID]; err != nil {
 		return nil, err
+	}
+	if cr.MeasureGate != nil {
+		release, err := cr.MeasureGate.Acquire(ctx, cr.Node)
+		if err != nil {
+			return nil, err
+		}
+		f.mu.Lock()
+		f.measuring++
+		f.maxMeasuring = max(f.maxMeasuring, f.measuring)
+		f.mu.Unlock()
+		time.Sleep(time.Millisecond)
+		f.mu.Lock()
+		f.measuring--
+		f.mu.Unlock()
+		release()
 	}
 	res := &report.Result{Schema: report.Schema, Phases: []report.PhaseResult{phase(scenario.PhaseBaseline, 1000)}}
 	for c := 1; c <= cr.Cycles; c++ {
@@ -236,6 +252,9 @@ func TestParallelAndMaxUnavailable(t *testing.T) {
 	}
 	if fr.maxOnce < 2 || fr.maxOnce > 3 {
 		t.Errorf("%d cases at once; want 2 to 3 (parallel 3)", fr.maxOnce)
+	}
+	if fr.maxMeasuring != 1 {
+		t.Errorf("%d cases measured at once on kind; want 1 (measureOneAtATime)", fr.maxMeasuring)
 	}
 	for _, cr := range q.Cases {
 		if len(cr.Cycles) != 3 || cr.FlakeRate != 0 || cr.Trend == nil {

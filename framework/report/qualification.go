@@ -91,6 +91,9 @@ type CaseResult struct {
 	FlakeRate float64      `json:"flakeRate"`
 	Trend     *TrendResult `json:"trend,omitempty"`
 	Diagnosis []Change     `json:"diagnosis,omitempty"`
+	// Warnings say why a verdict may not mean what it says (a phase blind
+	// to the data path: copy_file_range served by shared extents).
+	Warnings []string `json:"warnings,omitempty"`
 	// Dir is the case's directory (its own result.json, report.html...),
 	// relative to the qualification's.
 	Dir string `json:"dir"`
@@ -149,6 +152,14 @@ func SummarizeCase(c *CaseResult, r *Result, trend *scenario.Trend) {
 		c.Failed = append(c.Failed, f.Name)
 	}
 	c.Diagnosis = r.Diagnosis
+	c.Warnings = nil
+	for _, br := range r.Verdict.Results {
+		for _, w := range br.Warnings {
+			if !slices.Contains(c.Warnings, w) {
+				c.Warnings = append(c.Warnings, w)
+			}
+		}
+	}
 	c.Trend = caseTrend(c, trend)
 	switch {
 	case len(r.Errors) > 0:
@@ -323,6 +334,9 @@ func trendCell(c CaseResult) string {
 
 func outcomeWord(c CaseResult) string {
 	w := strings.ToUpper(c.Outcome)
+	if len(c.Warnings) > 0 {
+		w += " ⚠"
+	}
 	if c.Resumed {
 		w += " (resumed)"
 	}
@@ -376,6 +390,11 @@ func QualificationMarkdown(w io.Writer, q *Qualification) error {
 			fmt.Fprintf(w, "; most likely cause: %s", mdCell(c.Diagnosis[0].String()))
 		}
 		fmt.Fprintln(w)
+	}
+	for _, c := range q.Cases {
+		for _, x := range c.Warnings {
+			fmt.Fprintf(w, "\n⚠ **%s**: %s\n", mdCell(c.Name), mdCell(x))
+		}
 	}
 	for _, n := range q.Notes {
 		fmt.Fprintf(w, "\n> %s\n", mdCell(n))

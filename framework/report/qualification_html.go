@@ -25,7 +25,7 @@ type qualificationView struct {
 	Axes                                       []string
 	Rows                                       []qualificationRow
 	Problems                                   []qualificationProblem
-	Notes                                      []string
+	Warnings, Notes                            []string
 }
 
 type qualificationRow struct {
@@ -116,6 +116,9 @@ func newQualificationView(q *Qualification) qualificationView {
 			}
 			v.Problems = append(v.Problems, p)
 		}
+		for _, x := range c.Warnings {
+			v.Warnings = append(v.Warnings, c.Name+": "+x)
+		}
 	}
 	return v
 }
@@ -170,6 +173,7 @@ li { margin: 4px 0; }
 <p class="muted">Ratio: the worst cycle's after-reboot p50 over the baseline's (green within x1.5, yellow to x3, red beyond). Each outcome links to the case's own report.</p>
 {{if .Problems}}<h2>Failed and errored cases</h2>
 <ul id="problems">{{range .Problems}}<li><b>{{.Name}}</b> ({{.Outcome}}): {{.What}}{{if .Cause}}<br><span class="muted">most likely cause: {{.Cause}}</span>{{end}}</li>{{end}}</ul>{{end}}
+{{if .Warnings}}<h2>Warnings</h2><ul id="warnings">{{range .Warnings}}<li>⚠ {{.}}</li>{{end}}</ul>{{end}}
 {{if .Notes}}<h2>Notes</h2><ul>{{range .Notes}}<li>{{.}}</li>{{end}}</ul>{{end}}
 </main>
 </body>

@@ -21,7 +21,7 @@ func sampleQualification() *Qualification {
 		{ID: "ext4-none", Name: "fsType=ext4 fault=none", Params: []scenario.Param{{Axis: "fsType", Value: "ext4"}, {Axis: "fault", Value: "none"}},
 			Node: "w1", Outcome: OutcomePassed, Baseline: base, Ratio: 1.1, Dir: "cases/ext4-none", Elapsed: 40 * time.Second,
 			Cycles: []CycleResult{{Cycle: 1, Pass: true, P50Ns: 11e6}, {Cycle: 2, Pass: true, P50Ns: 10e6}},
-			Trend: &TrendResult{Metric: "p50", Slope: budget.Slope{Slope: -0.1, N: 2}}},
+			Trend:  &TrendResult{Metric: "p50", Slope: budget.Slope{Slope: -0.1, N: 2}}},
 		{ID: "ext4-io-throttle", Name: "fsType=ext4 fault=io-throttle", Params: []scenario.Param{{Axis: "fsType", Value: "ext4"}, {Axis: "fault", Value: "io-throttle"}},
 			Node: "w2", Outcome: OutcomeFailed, Baseline: base, Ratio: 67.4, FlakeRate: 0.5, Dir: "cases/ext4-io-throttle", Elapsed: 50 * time.Second,
 			Failed:    []string{"after-reboot p50 <= 3.0 x baseline", "cycle 2: after-reboot p50 <= 3.0 x baseline"},

@@ -77,6 +77,9 @@ func (c *CaseRunner) RunCase(ctx context.Context, cr qualify.CaseRun) (*report.R
 	s.Spec.Cluster.Nodes = scenario.NodeSelection{Names: []string{cr.Node}}
 	t := c.Template
 	cfg.Scenario, cfg.Cycles, cfg.RebootGate = &s, cr.Cycles, cr.Gate
+	if cr.MeasureGate != nil {
+		cfg.MeasureGate = cr.MeasureGate
+	}
 	cfg.Build, cfg.AllowReboot, cfg.StateDir, cfg.Holder, cfg.Keep, cfg.Events = t.Build, t.AllowReboot, t.StateDir, t.Holder, t.Keep, t.Events
 	if t.Log != nil {
 		cfg.Log = t.Log.With("case", cr.Case.ID)

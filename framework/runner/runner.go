@@ -98,6 +98,11 @@ type Config struct {
 	// the node and the pod are back: a qualification uses it to keep at
 	// most maxUnavailable nodes down at once.
 	RebootGate RebootGate
+	// MeasureGate, when set, is held while the run measures (every volume
+	// of a phase): a qualification on a cluster whose nodes share one disk
+	// (kind) measures one case at a time, so that cases running at once do
+	// not slow each other's copies.
+	MeasureGate RebootGate
 	// SharedStorageClasses leaves the StorageClasses the run made in place
 	// at cleanup: runs at once in one process (a qualification's cases)
 	// share them, and one run's cleanup must not remove the class another
@@ -596,6 +601,15 @@ func (r *Run) measure(ctx context.Context, phase string, check bool) error {
 	defer stop()
 	mctx, cancel := context.WithTimeout(uctx, measureTimeout)
 	defer cancel()
+	if g := r.cfg.MeasureGate; g != nil {
+		release, err := g.Acquire(mctx, r.node)
+		if err != nil {
+			ph.Error = err.Error()
+			r.Result.Phases = append(r.Result.Phases, ph)
+			return fmt.Errorf("wait for the other cases' measurements: %w", err)
+		}
+		defer release()
+	}
 	r.directIO(mctx, phase)
 	var rep *probe.Report
 	var err error

@@ -52,6 +52,11 @@ type QualificationSpec struct {
 	MaxUnavailable *int `json:"maxUnavailable,omitempty"`
 	// FailFast starts no case after one failed.
 	FailFast bool `json:"failFast,omitempty"`
+	// MeasureOneAtATime makes cases running at once take turns to measure:
+	// nodes that share one disk (kind's, all on the host's) would slow each
+	// other's copies and blur the comparison of a case's phases. Default:
+	// true on kind, false elsewhere.
+	MeasureOneAtATime *bool `json:"measureOneAtATime,omitempty"`
 	// Trend is a budget on the slope of each case's after-reboot figures
 	// over its cycles.
 	Trend *Trend `json:"trend,omitempty"`
@@ -232,6 +237,15 @@ type Plan struct {
 
 // CyclesOrDefault is the plan's reboot cycles per case.
 func (q *QualificationSpec) CyclesOrDefault() int { return deref(q.Cycles) }
+
+// MeasuresOneAtATime reports whether cases take turns to measure (see
+// MeasureOneAtATime) for a plan on base's cluster.
+func (q *QualificationSpec) MeasuresOneAtATime(base *Scenario) bool {
+	if q.MeasureOneAtATime != nil {
+		return *q.MeasureOneAtATime
+	}
+	return base != nil && base.Spec.Cluster.Kind != nil
+}
 
 // ParallelOrDefault is how many cases run at once.
 func (q *QualificationSpec) ParallelOrDefault() int { return deref(q.Parallel) }
