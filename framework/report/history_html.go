@@ -113,29 +113,14 @@ func historyLatencyFigure(t *History) figure {
 		p.X.Min, p.X.Max = 0.5, float64(len(t.Runs))+0.5
 		p.X.Tick.Marker = runTicks(t)
 		leg := newLegend()
-		for _, s := range []struct {
-			name string
-			xys  plotter.XYs
-			c    color.RGBA
-		}{{seriesP50, p50, p50Color}, {seriesP99, p99, p99Color}} {
-			l, err := line(s.xys, s.c, vg.Points(2))
-			if err != nil {
-				return err
-			}
-			d, err := dots(s.xys, s.c, vg.Points(3.5), draw.CircleGlyph{})
-			if err != nil {
-				return err
-			}
-			p.Add(l, d)
-			leg.add(s.name, l, d)
+		if err := addRuns(p, leg, seriesP50, p50, p50Color); err != nil {
+			return err
 		}
-		if t.Baseline >= 0 {
-			b, err := baselineLine(t, lo, hi)
-			if err != nil {
-				return err
-			}
-			p.Add(b)
-			leg.add("baseline", b)
+		if err := addRuns(p, leg, seriesP99, p99, p99Color); err != nil {
+			return err
+		}
+		if err := addBaseline(p, leg, t, lo, hi); err != nil {
+			return err
 		}
 		leg.draw(dc, p)
 		return nil
@@ -165,28 +150,45 @@ func historyThroughputFigure(t *History) figure {
 		p.X.Min, p.X.Max = 0.5, float64(len(t.Runs))+0.5
 		p.X.Tick.Marker = runTicks(t)
 		leg := newLegend()
-		l, err := line(xys, throughputColor, vg.Points(2))
-		if err != nil {
+		if err := addRuns(p, leg, seriesThroughput, xys, throughputColor); err != nil {
 			return err
 		}
-		d, err := dots(xys, throughputColor, vg.Points(3.5), draw.CircleGlyph{})
-		if err != nil {
+		if err := addBaseline(p, leg, t, 0, hi); err != nil {
 			return err
-		}
-		p.Add(l, d)
-		leg.add(seriesThroughput, l, d)
-		if t.Baseline >= 0 {
-			b, err := baselineLine(t, 0, hi)
-			if err != nil {
-				return err
-			}
-			p.Add(b)
-			leg.add("baseline", b)
 		}
 		leg.draw(dc, p)
 		return nil
 	})
 	return f.with(svg, err)
+}
+
+// addRuns draws one value per run as a line through dots.
+func addRuns(p *plot.Plot, leg *legend, name string, xys plotter.XYs, c color.RGBA) error {
+	l, err := line(xys, c, vg.Points(2))
+	if err != nil {
+		return err
+	}
+	d, err := dots(xys, c, vg.Points(3.5), draw.CircleGlyph{})
+	if err != nil {
+		return err
+	}
+	p.Add(l, d)
+	leg.add(name, l, d)
+	return nil
+}
+
+// addBaseline marks the baseline run, when there is one, from lo to hi.
+func addBaseline(p *plot.Plot, leg *legend, t *History, lo, hi float64) error {
+	if t.Baseline < 0 {
+		return nil
+	}
+	b, err := baselineLine(t, lo, hi)
+	if err != nil {
+		return err
+	}
+	p.Add(b)
+	leg.add("baseline", b)
+	return nil
 }
 
 // historyTemplate is the trend page; like the report it loads nothing.

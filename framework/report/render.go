@@ -465,6 +465,11 @@ func JUnit(w io.Writer, r *Result) error {
 	}
 	s.Tests = len(s.Cases)
 	doc := junitSuites{Name: "pvreboot", Tests: s.Tests, Failures: s.Failures, Errors: s.Errors, Suites: []junitSuite{s}}
+	return encodeJUnit(w, doc)
+}
+
+// encodeJUnit writes a JUnit document, indented, with its XML header.
+func encodeJUnit(w io.Writer, doc junitSuites) error {
 	if _, err := io.WriteString(w, xml.Header); err != nil {
 		return err
 	}
