@@ -10,7 +10,7 @@ export PVREBOOT_ARTIFACTS=${PVREBOOT_ARTIFACTS:-$REPO_ROOT/_artifacts}
 mkdir -p "$PVREBOOT_ARTIFACTS"
 cd "$REPO_ROOT"
 go run github.com/onsi/ginkgo/v2/ginkgo -tags e2e --label-filter "${PVREBOOT_LABELS:-kind}" \
-  --timeout 40m --poll-progress-after 2m --junit-report junit-e2e.xml --json-report results-e2e.json \
+  --timeout 60m --poll-progress-after 2m --junit-report junit-e2e.xml --json-report results-e2e.json \
   --output-dir "$PVREBOOT_ARTIFACTS" -v ./e2e
 # The e2e-framework adapters (framework/pvenv), through their example test (same cluster).
 if [[ "${PVREBOOT_LABELS:-kind}" == kind ]]; then

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -20,6 +21,10 @@ import (
 
 // qualifyTimeout bounds one qualification of three small cases.
 const qualifyTimeout = 15 * time.Minute
+
+// waitDelay bounds how long Wait waits for the output of processes a killed
+// pvreboot started (a docker exec) once pvreboot itself is gone.
+const waitDelay = 10 * time.Second
 
 var _ = Describe("pvreboot qualify", Ordered, Serial, Label("kind", "disruptive", "qualify"), func() {
 	var (
@@ -80,6 +85,7 @@ spec:
 			cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+state)
 			var stderr lockedBuffer
 			cmd.Stdout, cmd.Stderr = GinkgoWriter, &stderr
+			cmd.WaitDelay = waitDelay
 			err := cmd.Run()
 			fmt.Fprint(GinkgoWriter, stderr.String())
 			code := 0
@@ -142,13 +148,23 @@ spec:
 		cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+state)
 		var stderr lockedBuffer
 		cmd.Stdout, cmd.Stderr = GinkgoWriter, &stderr
+		cmd.WaitDelay = waitDelay
 		Expect(cmd.Start()).To(Succeed())
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
 		// Killed once the second case has measured its baseline: its
 		// namespace, PV and backing exist, its node is up.
-		Eventually(ctx, func() string { return stderr.String() }).WithTimeout(qualifyTimeout).WithPolling(time.Second).
-			Should(MatchRegexp(`\[readwrite\] baseline: canary file and measurement: done`))
+		baselineDone := regexp.MustCompile(`\[readwrite\] \[ *[0-9.]+s\] baseline: canary file and measurement: done`)
+		Eventually(ctx, func() (bool, error) {
+			select {
+			case err := <-exited:
+				return false, StopTrying(fmt.Sprintf("the qualification ended (%v) before the second case's baseline was seen", err))
+			default:
+			}
+			return baselineDone.MatchString(stderr.String()), nil
+		}).WithTimeout(qualifyTimeout).WithPolling(time.Second).Should(BeTrue())
 		Expect(cmd.Process.Signal(syscall.SIGKILL)).To(Succeed())
-		_ = cmd.Wait()
+		<-exited
 		fmt.Fprint(GinkgoWriter, stderr.String())
 		q := readQual(out)
 		Expect(q.Counts.Passed).To(Equal(1), "one case finished before the kill: %+v", q.Cases)
