@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -69,7 +68,6 @@ type Options struct {
 	Parallel   int
 	Provenance *report.Provenance
 	Progress   io.Writer
-	Log        *slog.Logger
 }
 
 // Files of a qualification's output directory.
@@ -109,9 +107,6 @@ func Run(ctx context.Context, o Options) (*report.Qualification, error) {
 	}
 	if o.Progress == nil {
 		o.Progress = io.Discard
-	}
-	if o.Log == nil {
-		o.Log = slog.New(slog.DiscardHandler)
 	}
 	spec := o.Plan.Qualification.Spec
 	q := &report.Qualification{Schema: report.QualificationSchema, Name: o.Plan.Qualification.Metadata.Name, StartedAt: time.Now(),

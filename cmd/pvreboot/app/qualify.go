@@ -200,7 +200,7 @@ func runQualification(cmd *cobra.Command, g *globals, plan *scenario.Plan, path 
 	}
 	prov := &report.Provenance{Build: resultBuild(), Host: runner.HostFacts()}
 	q, err := qualify.Run(ctx, qualify.Options{Plan: plan, Nodes: pool, Client: base.Client, Runner: cr, OutputDir: outputDir,
-		Parallel: parallel, Provenance: prov, Progress: g.s.Err, Log: g.logger()})
+		Parallel: parallel, Provenance: prov, Progress: g.s.Err})
 	if err != nil {
 		return err
 	}
