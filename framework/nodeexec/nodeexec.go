@@ -187,9 +187,18 @@ func (p *PodExec) NodeExec(ctx context.Context, node string, stdin io.Reader, ar
 	return combined, nil
 }
 
-// nsenter wraps argv to run in PID 1's namespaces.
+// NodePATH is the PATH node commands run with: a node's tools (mkfs.ext4,
+// losetup, systemctl) are in its sbin directories, and the environment an
+// exec inherits is the helper image's, whose PATH need not name them.
+const NodePATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// nsenter wraps argv to run in PID 1's namespaces as the node's own
+// program: the node's env(1) (an absolute path) looks argv[0] up in
+// NodePATH. Named directly, argv[0] would be looked up by the helper's
+// BusyBox, which prefers its own applets: its losetup, mount or sh, not the
+// node's (BusyBox losetup has no --list, -j or --direct-io).
 func nsenter(argv []string) []string {
-	return append([]string{"/bin/busybox", "nsenter", "-t", "1", "-m", "-u", "-i", "-n", "-p", "--"}, argv...)
+	return append([]string{"/bin/busybox", "nsenter", "-t", "1", "-m", "-u", "-i", "-n", "-p", "--", "/usr/bin/env", "PATH=" + NodePATH}, argv...)
 }
 
 // Close deletes the helper pods and waits for them to be gone, each pod

@@ -250,8 +250,8 @@ func TestNodeExecPassesStdinAndArgv(t *testing.T) {
 	}
 	as.mu.Lock()
 	defer as.mu.Unlock()
-	want := "/bin/busybox nsenter -t 1 -m -u -i -n -p -- cp /dev/stdin /etc/pvreboot/x"
-	if strings.Join(as.command, " ") != want || len(as.command) != 13 {
+	want := "/bin/busybox nsenter -t 1 -m -u -i -n -p -- /usr/bin/env PATH=" + NodePATH + " cp /dev/stdin /etc/pvreboot/x"
+	if strings.Join(as.command, " ") != want || len(as.command) != 15 {
 		t.Errorf("exec argv %q, want %q", as.command, want)
 	}
 	if as.pod.Name != podName("node.one") || as.pod.Spec.NodeName != "node.one" {

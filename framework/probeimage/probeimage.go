@@ -83,7 +83,9 @@ func Image(v Variant) (v1.Image, error) {
 		Created: v1.Time{Time: epoch},
 		Config: v1.Config{
 			Entrypoint: []string{"/copyprobe"}, Cmd: []string{"serve"},
-			Env: []string{"PATH=/bin"}, WorkingDir: "/",
+			// The PATH Docker gives images: commands entered into a node
+			// (nsenter) look up its tools with it.
+			Env: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}, WorkingDir: "/",
 			Labels: map[string]string{LabelImage: "probe", LabelBuild: fmt.Sprintf("copyprobe: %s; busybox: %s", v.Copyprobe.From, v.Busybox.From)},
 		},
 		RootFS: v1.RootFS{Type: "layers"},
