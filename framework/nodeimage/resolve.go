@@ -2,6 +2,7 @@ package nodeimage
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -43,7 +44,9 @@ type ResolveConfig struct {
 	// ForceBuild builds from sources without trying to pull.
 	ForceBuild bool
 	// RestrictOOMScoreAdj: this host lacks CAP_SYS_RESOURCE (see
-	// ErrRestrictedHost); only a built image can run pods here.
+	// ErrRestrictedHost); only an image pvreboot built with the clamp can
+	// run pods here (ClampsOOMScoreAdj): one built now, or an explicit Pull
+	// of one built and pushed elsewhere. kindest/node is not pulled.
 	RestrictOOMScoreAdj bool
 	// Build builds from sources (Build with a Config, typically); called
 	// only when the standard image is not used.
@@ -69,6 +72,17 @@ type Resolution struct {
 type imageEngine interface {
 	HasImage(ctx context.Context, ref string) bool
 	Pull(ctx context.Context, ref string) error
+	Labels(ctx context.Context, ref string) (map[string]string, error)
+}
+
+// ClampsOOMScoreAdj reports whether a node image's labels say pvreboot
+// built it with containerd clamping oom_score_adj (Config.RestrictOOMScoreAdj),
+// so that it runs pods on a host without CAP_SYS_RESOURCE.
+func ClampsOOMScoreAdj(labels map[string]string) bool {
+	var b struct {
+		RestrictOOMScoreAdj bool `json:"restrictOOMScoreAdj"`
+	}
+	return labels[LabelImage] == "node" && json.Unmarshal([]byte(labels[LabelBuild]), &b) == nil && b.RestrictOOMScoreAdj
 }
 
 // Resolve returns the node image to use: the standard (kind) image when the
@@ -96,15 +110,34 @@ func resolve(ctx context.Context, rc ResolveConfig, e imageEngine) (Resolution, 
 	if _, err := name.ParseReference(pull); err != nil || strings.HasPrefix(pull, "-") {
 		return Resolution{}, fmt.Errorf("node image to pull: %q is not an image reference", pull)
 	}
+	// On a host that needs the clamp, an image is used only when it has it:
+	// kind's own images never do, so kindest/node is not even pulled; an
+	// image named by Pull may be one pvreboot built and pushed (labelled).
+	usable := func(source string) (Resolution, error) {
+		if rc.RestrictOOMScoreAdj {
+			labels, err := e.Labels(ctx, pull)
+			if err != nil {
+				return Resolution{}, err
+			}
+			if !ClampsOOMScoreAdj(labels) {
+				return Resolution{}, fmt.Errorf("%s is not an image pvreboot built for such hosts: %w", pull, ErrRestrictedHost)
+			}
+		}
+		return Resolution{Image: pull, Source: source, Elapsed: time.Since(start)}, nil
+	}
 	var notPulled error
 	switch {
 	case rc.ForceBuild:
 		notPulled = errors.New("a build from sources was asked for (--build-node-image)")
-	case rc.RestrictOOMScoreAdj:
-		notPulled = ErrRestrictedHost
 	case e.HasImage(ctx, pull):
 		fmt.Fprintf(rc.Progress, "node image %s: in the Docker engine\n", pull)
-		return Resolution{Image: pull, Source: SourceLocal, Elapsed: time.Since(start)}, nil
+		res, err := usable(SourceLocal)
+		if err == nil {
+			return res, nil
+		}
+		notPulled = err
+	case rc.RestrictOOMScoreAdj && rc.Pull == "":
+		notPulled = ErrRestrictedHost
 	default:
 		fmt.Fprintf(rc.Progress, "node image %s: pulling\n", pull)
 		pctx, cancel := context.WithTimeout(ctx, pullTimeout)
@@ -112,7 +145,12 @@ func resolve(ctx context.Context, rc ResolveConfig, e imageEngine) (Resolution, 
 		cancel()
 		if err == nil {
 			fmt.Fprintf(rc.Progress, "node image %s: pulled in %s\n", pull, time.Since(start).Round(time.Second))
-			return Resolution{Image: pull, Source: SourcePulled, Elapsed: time.Since(start)}, nil
+			res, err := usable(SourcePulled)
+			if err == nil {
+				return res, nil
+			}
+			notPulled = err
+			break
 		}
 		if ctx.Err() != nil {
 			return Resolution{}, fmt.Errorf("pull node image %s: %w", pull, err)
@@ -133,6 +171,18 @@ type dockerEngine struct{ r runner }
 
 func (d dockerEngine) HasImage(ctx context.Context, ref string) bool {
 	return d.r.imageExists(ctx, ref)
+}
+
+func (d dockerEngine) Labels(ctx context.Context, ref string) (map[string]string, error) {
+	out, err := d.r.docker(ctx, "image", "inspect", "--format", "{{json .Config.Labels}}", ref)
+	if err != nil {
+		return nil, err
+	}
+	var labels map[string]string
+	if err := json.Unmarshal(out, &labels); err != nil {
+		return nil, fmt.Errorf("labels of %s: %w", ref, err)
+	}
+	return labels, nil
 }
 
 func (d dockerEngine) Pull(ctx context.Context, ref string) error {

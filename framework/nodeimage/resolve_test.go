@@ -12,8 +12,13 @@ import (
 // pullErr.
 type fakeEngine struct {
 	has     map[string]bool
+	labels  map[string]map[string]string
 	pullErr error
 	pulled  []string
+}
+
+func (f *fakeEngine) Labels(_ context.Context, ref string) (map[string]string, error) {
+	return f.labels[ref], nil
 }
 
 func (f *fakeEngine) HasImage(_ context.Context, ref string) bool { return f.has[ref] }
@@ -25,6 +30,8 @@ func (f *fakeEngine) Pull(_ context.Context, ref string) error {
 
 func TestResolve(t *testing.T) {
 	t.Parallel()
+	clamped := map[string]string{LabelImage: "node", LabelBuild: `{"go":"go1.25","restrictOOMScoreAdj":true}`}
+	unclamped := map[string]string{LabelImage: "node", LabelBuild: `{"go":"go1.25","restrictOOMScoreAdj":false}`}
 	refused := errors.New(`Error response from daemon: Get "https://registry-1.docker.io/v2/": dial tcp: lookup registry-1.docker.io: no such host`)
 	tests := []struct {
 		name       string
@@ -51,6 +58,18 @@ func TestResolve(t *testing.T) {
 			wantSource: SourceBuilt, wantBuilt: true, wantReason: "--build-node-image"},
 		{name: "host without CAP_SYS_RESOURCE: build", rc: ResolveConfig{RestrictOOMScoreAdj: true},
 			engine: fakeEngine{}, wantImage: "pvreboot/node:v1.37.2", wantSource: SourceBuilt, wantBuilt: true, wantReason: "CAP_SYS_RESOURCE"},
+		{name: "no CAP_SYS_RESOURCE: kind's image in the engine is not used", rc: ResolveConfig{RestrictOOMScoreAdj: true},
+			engine: fakeEngine{has: map[string]bool{"kindest/node:v1.37.2": true}}, wantImage: "pvreboot/node:v1.37.2",
+			wantSource: SourceBuilt, wantBuilt: true, wantReason: "not an image pvreboot built for such hosts"},
+		{name: "no CAP_SYS_RESOURCE: a pushed pvreboot image with the clamp is pulled and used",
+			rc:        ResolveConfig{RestrictOOMScoreAdj: true, Pull: "registry.example/pvreboot/node:v1.37.2"},
+			engine:    fakeEngine{labels: map[string]map[string]string{"registry.example/pvreboot/node:v1.37.2": clamped}},
+			wantImage: "registry.example/pvreboot/node:v1.37.2", wantSource: SourcePulled, wantPulled: []string{"registry.example/pvreboot/node:v1.37.2"}},
+		{name: "no CAP_SYS_RESOURCE: a pulled image without the clamp is built instead",
+			rc:        ResolveConfig{RestrictOOMScoreAdj: true, Pull: "registry.example/pvreboot/node:v1.37.2"},
+			engine:    fakeEngine{labels: map[string]map[string]string{"registry.example/pvreboot/node:v1.37.2": unclamped}},
+			wantImage: "pvreboot/node:v1.37.2", wantSource: SourceBuilt, wantBuilt: true,
+			wantPulled: []string{"registry.example/pvreboot/node:v1.37.2"}, wantReason: "CAP_SYS_RESOURCE"},
 		{name: "bad reference", rc: ResolveConfig{Pull: "--help"}, engine: fakeEngine{}, wantErr: "node image to pull"},
 	}
 	for _, tt := range tests {

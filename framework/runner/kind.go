@@ -23,8 +23,12 @@ import (
 
 // KindSetup says how to reach (or make) a scenario's kind cluster.
 type KindSetup struct {
-	NodeImage  string // used when the cluster must be created
-	ProbeImage string
+	NodeImage string // used when the cluster must be created
+	// ResolveNodeImage gives the node image when neither the scenario nor
+	// NodeImage names one; called only when a cluster is to be made (the
+	// CLI pulls kind's standard image or builds one from sources).
+	ResolveNodeImage func(ctx context.Context) (string, error)
+	ProbeImage       string
 	// BaseDir resolves a relative spec.cluster.kind.config.
 	BaseDir string
 	// Configs holds kind configs under the names scenarios give them
@@ -60,7 +64,7 @@ func Kind(ctx context.Context, s *scenario.Scenario, ks KindSetup) (Config, *kin
 		image = ks.NodeImage
 	}
 	p := kindprovider.New(ks.Log, ks.Progress)
-	c, err := p.Create(ctx, kindprovider.CreateOptions{Name: k.Name, ConfigFile: cfgFile, Image: image, Reuse: true, ReplaceUnhealthy: true, WaitForReady: 3 * time.Minute})
+	c, err := p.Create(ctx, kindprovider.CreateOptions{Name: k.Name, ConfigFile: cfgFile, Image: image, ResolveImage: ks.ResolveNodeImage, Reuse: true, ReplaceUnhealthy: true, WaitForReady: 3 * time.Minute})
 	removeCfg() // Create has read it
 	if err != nil {
 		return Config{}, nil, err

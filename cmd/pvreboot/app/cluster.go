@@ -39,6 +39,7 @@ func newClusterCmd(g *globals) *cobra.Command {
 func newClusterCreateCmd(g *globals) *cobra.Command {
 	var o kindprovider.CreateOptions
 	var kubeconfig string
+	var node nodeImageFlags
 	cmd := &cobra.Command{
 		Use:   "create",
 		Short: "Create a kind cluster (or reuse a healthy one of that name) and write its kubeconfig as kind does",
@@ -47,14 +48,22 @@ func newClusterCreateCmd(g *globals) *cobra.Command {
 			"$KUBECONFIG (its last file when none exists), else ~/.kube/config. With --kubeconfig it writes\n" +
 			"the cluster's kubeconfig to that file instead and leaves the others alone.\n" +
 			"--config is a file, else the kind config of that name built into pvreboot\n" +
-			"(" + strings.Join(shippedKindConfigs(), ", ") + ").",
-		Example: `  pvreboot cluster create --config kind-config/two-workers.yaml --image pvreboot/node:v1.37.2
+			"(" + strings.Join(shippedKindConfigs(), ", ") + ").\n" +
+			"Without --image, a cluster to be made gets kind's standard node image when the Docker engine\n" +
+			"has it or can pull it (--pull-image names another), else one built from sources, saying why\n" +
+			"(as `pvreboot image node`); a healthy cluster is reused whatever its image.",
+		Example: `  pvreboot cluster create --config kind-config/two-workers.yaml
+  pvreboot cluster create --image pvreboot/node:v1.37.2
   pvreboot cluster create --name lab --reuse=false --kubeconfig lab.kubeconfig`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkClusterName(o.Name); err != nil {
 				return err
 			}
+			if err := node.check(cmd); err != nil {
+				return err
+			}
+			o.Image, o.ResolveImage = node.image, node.resolver(cmd, g)
 			if o.WaitForReady < 0 {
 				return exitcode.Usagef("--wait: %s is negative", o.WaitForReady)
 			}
@@ -118,9 +127,9 @@ func newClusterCreateCmd(g *globals) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&o.Name, "name", defaultClusterName, "cluster name")
 	cmd.Flags().StringVar(&o.ConfigFile, "config", "kind-config/two-workers.yaml", "kind v1alpha4 config file, else the one of that name built into pvreboot (empty: kind's default)")
-	cmd.Flags().StringVar(&o.Image, "image", "", "node image (default: kind's)")
+	node.add(cmd)
 	cmd.Flags().BoolVar(&o.Reuse, "reuse", true, "reuse a healthy existing cluster of that name")
-	cmd.Flags().BoolVar(&o.ReplaceUnhealthy, "replace-unhealthy", true, "with --reuse, delete and recreate a cluster that cannot be reused: node containers not all running, another node image than --image, or not settled within --wait")
+	cmd.Flags().BoolVar(&o.ReplaceUnhealthy, "replace-unhealthy", true, "with --reuse, delete and recreate a cluster that cannot be reused: node containers not all running, another node image than --image (when given), or not settled within --wait")
 	cmd.Flags().DurationVar(&o.WaitForReady, "wait", 3*time.Minute, "how long to wait for the control plane to be Ready (0: do not wait)")
 	cmd.Flags().BoolVar(&o.Retain, "retain", false, "keep node containers when creation fails, for debugging")
 	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "write the cluster's kubeconfig to this file (replacing it) instead of merging it into $KUBECONFIG or ~/.kube/config")

@@ -209,12 +209,13 @@ func printResult(g *globals, output, outputDir string, res *report.Result) error
 
 // clusterFlags say which cluster a command works on and with which images.
 type clusterFlags struct {
-	nodeImage, probeImage   string
+	node                    nodeImageFlags
+	probeImage              string
 	kubeconfig, kubeContext string
 }
 
 func (f *clusterFlags) add(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.nodeImage, "image", "pvreboot/node:v1.37.2", "kind node image when the cluster must be created")
+	f.node.add(cmd)
 	cmd.Flags().StringVar(&f.probeImage, "probe-image", "", "the copyprobe workload image (from `pvreboot image probe`)")
 	cmd.Flags().StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig of an existing cluster (default: $KUBECONFIG, ~/.kube/config); pvreboot never creates or deletes it")
 	cmd.Flags().StringVar(&f.kubeContext, "context", "", "kubeconfig context of an existing cluster")
@@ -225,6 +226,9 @@ func (f *clusterFlags) add(cmd *cobra.Command) {
 // plan instead and says so (planned).
 func clusterConfig(cmd *cobra.Command, g *globals, s *scenario.Scenario, path string, f clusterFlags, dryRun, allowReboot bool) (cfg runner.Config, planned bool, err error) {
 	useExisting := f.kubeconfig != "" || f.kubeContext != "" || s.Spec.Cluster.Existing != nil
+	if err := f.node.check(cmd); err != nil {
+		return cfg, false, err
+	}
 	base, _ := os.Getwd()
 	if k := s.Spec.Cluster.Kind; k != nil && !useExisting && !filepath.IsAbs(k.Config) && !exists(filepath.Join(base, k.Config)) && exists(path) {
 		// Relative to the repository the scenario file lives in (a shipped
@@ -244,7 +248,7 @@ func clusterConfig(cmd *cobra.Command, g *globals, s *scenario.Scenario, path st
 		}
 	}
 	if !useExisting {
-		cfg, _, err = runner.Kind(ctx, s, runner.KindSetup{NodeImage: f.nodeImage, ProbeImage: f.probeImage, BaseDir: base, Configs: pvreboot.Files(), SSHAgentSocket: g.env["SSH_AUTH_SOCK"], Log: g.logger(), Progress: g.s.Err,
+		cfg, _, err = runner.Kind(ctx, s, runner.KindSetup{NodeImage: f.node.image, ResolveNodeImage: f.node.resolver(cmd, g), ProbeImage: f.probeImage, BaseDir: base, Configs: pvreboot.Files(), SSHAgentSocket: g.env["SSH_AUTH_SOCK"], Log: g.logger(), Progress: g.s.Err,
 			RemoteEngine: remoteEngine(g.env["DOCKER_HOST"])})
 		return cfg, false, err
 	}

@@ -61,7 +61,12 @@ func New(log *slog.Logger, progress io.Writer) *Provider {
 type CreateOptions struct {
 	Name       string
 	ConfigFile string // kind v1alpha4 config; empty for kind's default
-	Image      string // node image; empty for kind's default
+	Image      string // node image; empty for kind's default (or ResolveImage's)
+	// ResolveImage, when Image is empty, gives the node image, and is called
+	// only when a cluster is to be made (new, or replacing one that cannot
+	// be reused): resolving can mean a pull or a build that a reused
+	// cluster does not need. A cluster is then reused whatever its image.
+	ResolveImage func(ctx context.Context) (string, error)
 	// Reuse returns an existing healthy cluster of that name instead of failing.
 	Reuse bool
 	// ReplaceUnhealthy deletes and recreates an existing cluster that cannot
@@ -74,6 +79,22 @@ type CreateOptions struct {
 	WaitForReady time.Duration
 	// Retain keeps failed nodes for debugging.
 	Retain bool
+}
+
+// resolveImage sets Image from ResolveImage when it is empty.
+func (o *CreateOptions) resolveImage(ctx context.Context) error {
+	if o.Image != "" || o.ResolveImage == nil {
+		return nil
+	}
+	image, err := o.ResolveImage(ctx)
+	if err != nil {
+		return fmt.Errorf("create kind cluster %q: node image: %w", o.Name, err)
+	}
+	if image == "" {
+		return fmt.Errorf("create kind cluster %q: node image: none resolved", o.Name)
+	}
+	o.Image = image
+	return nil
 }
 
 // Cluster is one kind cluster.
@@ -167,10 +188,17 @@ func (p *Provider) Create(ctx context.Context, o CreateOptions) (*Cluster, error
 		if oerr := p.checkOwned(ctx, o.Name, "replace"); oerr != nil {
 			return nil, fmt.Errorf("%w (it cannot be reused: %v)", oerr, err)
 		}
+		// Resolved before the old cluster goes: a failed pull or build leaves it.
+		if rerr := o.resolveImage(ctx); rerr != nil {
+			return nil, rerr
+		}
 		fmt.Fprintf(p.progress, "Replacing kind cluster %q: %v\n", o.Name, err)
 		if err := p.Delete(ctx, o.Name); err != nil {
 			return nil, err
 		}
+	}
+	if err := o.resolveImage(ctx); err != nil {
+		return nil, err
 	}
 	opts := []kindcluster.CreateOption{
 		kindcluster.CreateWithRetain(o.Retain),
