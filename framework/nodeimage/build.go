@@ -85,7 +85,7 @@ func Build(ctx context.Context, cfg Config) (Result, error) {
 		}
 		for _, b := range builds {
 			b := b
-			err := p.step("go build "+b.Name, func() (bool, error) {
+			err := p.step(goBuildStep(b.Name), func() (bool, error) {
 				dir, reused, err := r.build(ctx, b, goVersion)
 				dirs[strings.SplitN(b.Name, "-v", 2)[0]] = dir
 				return reused, err
@@ -96,7 +96,7 @@ func Build(ctx context.Context, cfg Config) (Result, error) {
 				return
 			}
 		}
-		buildErr = p.step("go build pause, noderoutes", func() (bool, error) {
+		buildErr = p.step(cfg.ownStep(), func() (bool, error) {
 			dir, err := r.ownBuild(ctx)
 			dirs["own"] = dir
 			return false, err
@@ -148,7 +148,7 @@ func Build(ctx context.Context, cfg Config) (Result, error) {
 		buildInfo, _ := json.Marshal(map[string]any{
 			"go": goVersion, "kubernetesLDFlags": k8s.LDFlags, "cgo": false, "trimpath": true,
 			"containerdTags": extBuilds(cfg.Versions)[0].Tags, "restrictOOMScoreAdj": cfg.RestrictOOMScoreAdj,
-			"base": base, "cni": cniImage, "sources": "Go module proxy; Debian " + cfg.Versions.Debian + " via debootstrap",
+			"base": base, "cni": cniImage, "sources": "Go module proxy; Debian " + cfg.Versions.Debian + " via debootstrap; pause, noderoutes: " + cfg.ownFrom(),
 		})
 		labels := map[string]string{
 			LabelImage: "node", LabelKey: nodeKey, LabelVersions: string(versions), LabelBuild: string(buildInfo),

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
+
+	"github.com/pvreboot/pvreboot/framework/probeimage"
 )
 
 // Versions pins every component. Defaults are compatible with kind v0.33.0.
@@ -35,8 +37,13 @@ type Config struct {
 	// content-addressed folder that is reused when complete.
 	CacheDir string
 	// SourceDir is the pvreboot module root; the node's pause and noderoutes
-	// are built from it.
+	// are built from it. Set exactly one of SourceDir and Executable.
 	SourceDir string
+	// Executable is a static pvreboot executable for this host's platform,
+	// copied as the node's /pause and /noderoutes instead of building them:
+	// it must run them when invoked under those names (cmd/pvreboot
+	// dispatches on argv[0]).
+	Executable string
 	// Image is the node image reference to tag; default pvreboot/node:<k8s version>.
 	Image string
 	// Mirror is the Debian mirror for debootstrap.
@@ -53,14 +60,23 @@ type Config struct {
 	Log      *slog.Logger
 }
 
-// Validate returns every problem with the configuration.
+// Validate returns every problem with the configuration. It reads the
+// headers of Executable: one that needs a dynamic loader is refused
+// (errors.Is probeimage.ErrNotStatic), as the node's images have no libc.
 func (c Config) Validate() error {
 	var errs []error
 	if c.CacheDir == "" || !filepath.IsAbs(c.CacheDir) {
 		errs = append(errs, fmt.Errorf("cache dir: must be an absolute path, got %q", c.CacheDir))
 	}
-	if c.SourceDir == "" {
-		errs = append(errs, errors.New("source dir: must be set to the pvreboot module root"))
+	switch {
+	case c.SourceDir == "" && c.Executable == "":
+		errs = append(errs, errors.New("source dir: must be set to the pvreboot module root, or executable to a static pvreboot"))
+	case c.SourceDir != "" && c.Executable != "":
+		errs = append(errs, errors.New("source dir and executable: set only one (where pause and noderoutes come from)"))
+	case c.Executable != "":
+		if err := probeimage.CheckStatic(c.Executable, probeimage.HostPlatform()); err != nil {
+			errs = append(errs, fmt.Errorf("executable: %w", err))
+		}
 	}
 	v := c.Versions
 	for name, val := range map[string]string{"kubernetes": v.Kubernetes, "etcd": v.Etcd, "coredns": v.CoreDNS,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -222,11 +223,14 @@ func extBuilds(v Versions) []goBuild {
 	}
 }
 
-// ownBuild builds pvreboot's own node-side binaries (pause, noderoutes)
-// from the source tree. It always runs (the Go build cache makes it quick);
-// the outputs are content-addressed by their hashes downstream, so the
-// directory holds exactly them: a change elsewhere (copyprobe lives in its
-// own image) must not change the node image.
+// ownBuild makes pvreboot's own node-side binaries (pause, noderoutes): it
+// builds them from the source tree, or copies the static executable under
+// both names. It always runs (the Go build cache makes a build quick; a copy
+// takes a second); the outputs are content-addressed by their hashes
+// downstream, so the directory holds exactly them: built from sources, a
+// change elsewhere (copyprobe lives in its own image) must not change the
+// node image. Copied, they are the whole executable, so every other
+// pvreboot build gives another node image key.
 func (r runner) ownBuild(ctx context.Context) (string, error) {
 	out := filepath.Join(r.cfg.CacheDir, "bin", "pvreboot-own")
 	if err := os.RemoveAll(out); err != nil {
@@ -235,16 +239,64 @@ func (r runner) ownBuild(ctx context.Context) (string, error) {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return "", err
 	}
-	_, err := r.runGo(ctx, ownBuildStep, r.cfg.SourceDir, []string{"CGO_ENABLED=0"}, r.cfg.Go, "build", "-v", "-trimpath", "-ldflags", "-s -w",
-		"-o", out+"/", "./cmd/pause", "./cmd/noderoutes")
+	if r.cfg.Executable != "" {
+		for _, name := range ownCommands() {
+			if err := copyExecutable(r.cfg.Executable, filepath.Join(out, name)); err != nil {
+				return "", err
+			}
+		}
+		return out, nil
+	}
+	args := []string{r.cfg.Go, "build", "-v", "-trimpath", "-ldflags", "-s -w", "-o", out + "/"}
+	for _, name := range ownCommands() {
+		args = append(args, "./cmd/"+name)
+	}
+	_, err := r.runGo(ctx, r.cfg.ownStep(), r.cfg.SourceDir, []string{"CGO_ENABLED=0"}, args...)
 	return out, err
 }
 
+// ownCommands are pvreboot's node-side commands, by binary name: each is
+// cmd/<name> in the source tree and a name the static pvreboot answers to.
+func ownCommands() []string { return []string{"pause", "noderoutes"} }
+
+// copyExecutable copies the executable src to dst (mode 0755).
+func copyExecutable(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return fmt.Errorf("copy executable: %w", err)
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o755)
+	if err != nil {
+		return fmt.Errorf("copy executable: %w", err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return fmt.Errorf("copy executable %s to %s: %w", src, dst, err)
+	}
+	return out.Close()
+}
+
 // goBuildStep is the progress step of the go build named name, as Build
-// names it; ownBuildStep is that of ownBuild.
+// names it.
 func goBuildStep(name string) string { return "go build " + name }
 
-const ownBuildStep = "go build pause, noderoutes"
+// ownStep is the progress step of ownBuild: what it does with c.
+func (c Config) ownStep() string {
+	if c.Executable != "" {
+		return "pause, noderoutes: copy the static pvreboot executable"
+	}
+	return goBuildStep("pause, noderoutes")
+}
+
+// ownFrom says, for the node image's build label, where pause and
+// noderoutes come from.
+func (c Config) ownFrom() string {
+	if c.Executable != "" {
+		return "a static pvreboot executable"
+	}
+	return "the pvreboot source tree"
+}
 
 // runGo runs a go command whose output (go build -v, go get) tells the
 // step's heartbeat which package it compiles or module it downloads.

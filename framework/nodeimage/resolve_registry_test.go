@@ -1,27 +1,15 @@
 package nodeimage
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
 	"errors"
-	"io"
-	"log"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/pvreboot/pvreboot/internal/registrytest"
 )
 
 // registryTestTimeout bounds the whole pull-path test: docker save of a
@@ -55,41 +43,16 @@ func TestResolvePullsFromRegistry(t *testing.T) {
 		t.Skipf("needs the node image %s in the Docker engine (make images): %v: %s", src, err, out)
 	}
 
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	reg, err := registrytest.Serve(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: registry.New(registry.Logger(log.New(io.Discard, "", 0)),
-		registry.WithBlobHandler(registry.NewDiskBlobHandler(t.TempDir()))), ReadHeaderTimeout: time.Minute}
-	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(func() { _ = srv.Close() })
-
+	t.Cleanup(func() { _ = reg.Close() })
 	// Docker trusts plain-HTTP registries on 127.0.0.0/8 by default.
-	ref := l.Addr().String() + "/kindest/node:" + DefaultVersions().Kubernetes
+	ref := reg.Host + "/kindest/node:" + DefaultVersions().Kubernetes
 	start := time.Now()
-	archive := filepath.Join(t.TempDir(), "node.tar")
-	if out, err := exec.CommandContext(ctx, "docker", "save", "-o", archive, src).CombinedOutput(); err != nil {
-		t.Fatalf("docker save %s: %v: %s", src, err, out)
-	}
-	tag, err := name.NewTag(ref)
-	if err != nil {
+	if err := registrytest.PushFromEngine(ctx, src, ref, t.TempDir()); err != nil {
 		t.Fatal(err)
-	}
-	img, err := tarball.ImageFromPath(archive, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// One layer of our own, so that the engine, which already has every
-	// layer of src, must fetch a blob from the registry and make a new image.
-	marker, err := markerLayer(ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if img, err = mutate.AppendLayers(img, marker); err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(tag, img, remote.WithContext(ctx)); err != nil {
-		t.Fatalf("push %s: %v", ref, err)
 	}
 	t.Logf("pushed %s as %s in %s", src, ref, time.Since(start).Round(time.Second))
 	t.Cleanup(func() {
@@ -122,22 +85,6 @@ func TestResolvePullsFromRegistry(t *testing.T) {
 	if err != nil || res.Source != SourceLocal {
 		t.Fatalf("second resolution: %+v, %v; want %s", res, err, SourceLocal)
 	}
-}
-
-// markerLayer is a layer holding /etc/pvreboot-pull-test with content.
-func markerLayer(content string) (v1.Layer, error) {
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	if err := tw.WriteHeader(&tar.Header{Name: "etc/pvreboot-pull-test", Mode: 0o644, Size: int64(len(content)), Typeflag: tar.TypeReg}); err != nil {
-		return nil, err
-	}
-	if _, err := tw.Write([]byte(content)); err != nil {
-		return nil, err
-	}
-	if err := tw.Close(); err != nil {
-		return nil, err
-	}
-	return tarball.LayerFromReader(&buf)
 }
 
 // tWriter sends progress lines to the test log.

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -66,7 +67,7 @@ func (f *imageFlags) bind(cmd *cobra.Command, env map[string]string) {
 	d := nodeimage.DefaultVersions()
 	cmd.Flags().StringVar(&f.image, "image", "", "node image reference to tag (default pvreboot/node:<kubernetes version>)")
 	cmd.Flags().StringVar(&f.cacheDir, "cache-dir", defaultCacheDir(env), "where root filesystems and built binaries are kept and reused")
-	cmd.Flags().StringVar(&f.sourceDir, "source-dir", ".", "the pvreboot source tree (pause, noderoutes and copyprobe are built from it)")
+	cmd.Flags().StringVar(&f.sourceDir, "source-dir", "", "the pvreboot source tree to build the node's pause and noderoutes from (default: . when it is one, else this executable when static)")
 	cmd.Flags().StringVar(&f.mirror, "mirror", "", "Debian mirror for debootstrap (default: the one this host's apt uses)")
 	cmd.Flags().StringVar(&f.progress, "progress", progressAuto, "auto (bars on a terminal, plain lines in CI), plain (a line per step and a heartbeat every 10s) or bar")
 	cmd.Flags().StringVar(&f.versions.Kubernetes, "kubernetes-version", d.Kubernetes, "Kubernetes version")
@@ -78,7 +79,10 @@ func (f *imageFlags) bind(cmd *cobra.Command, env map[string]string) {
 }
 
 func (f *imageFlags) config(cmd *cobra.Command, g *globals) (nodeimage.Config, error) {
-	if err := nonEmpty(cmd, "cache-dir", "source-dir", "kubernetes-version", "etcd-version", "coredns-version", "containerd-version", "crictl-version"); err != nil {
+	if cmd.Flags().Changed("source-dir") && f.sourceDir == "" {
+		return nodeimage.Config{}, exitcode.Usagef("--source-dir: empty")
+	}
+	if err := nonEmpty(cmd, "cache-dir", "kubernetes-version", "etcd-version", "coredns-version", "containerd-version", "crictl-version"); err != nil {
 		return nodeimage.Config{}, err
 	}
 	if f.mirror != "" {
@@ -90,16 +94,18 @@ func (f *imageFlags) config(cmd *cobra.Command, g *globals) (nodeimage.Config, e
 	if err != nil {
 		return nodeimage.Config{}, exitcode.Usagef("--cache-dir: %v", err)
 	}
-	src, err := sourceTree(f.sourceDir)
-	if err != nil {
-		return nodeimage.Config{}, err
-	}
 	cfg := nodeimage.Config{
-		Versions: f.versions, CacheDir: cache, SourceDir: src, Image: f.image, Mirror: f.mirror,
+		Versions: f.versions, CacheDir: cache, Image: f.image, Mirror: f.mirror,
 		RestrictOOMScoreAdj: hostNeedsRestrictedOOM(), Progress: g.s.Err, Log: g.logger(),
+	}
+	if cfg.SourceDir, cfg.Executable, err = f.ownBinaries(cmd.Flags().Changed("source-dir"), selfExecutable); err != nil {
+		return cfg, err
 	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, exitcode.UsageError(errors.New(configFieldsAsFlags(err.Error())))
+	}
+	if cfg.Executable != "" {
+		fmt.Fprintf(g.s.Err, "pause, noderoutes: this executable (static), %s\n", cfg.Executable)
 	}
 	return cfg, nil
 }
@@ -133,6 +139,48 @@ func nonEmpty(cmd *cobra.Command, names ...string) error {
 	return nil
 }
 
+// ownBinaries says where the node's pause and noderoutes come from: the
+// source tree --source-dir names when given (explicit); else the source
+// tree at f.sourceDir (default .) when it is one, else this executable
+// (self, selfExecutable outside tests) when it is static: it runs them when
+// invoked under their names.
+func (f *imageFlags) ownBinaries(explicit bool, self func() (string, error)) (sourceDir, executable string, err error) {
+	if explicit {
+		src, err := sourceTree(f.sourceDir)
+		return src, "", err
+	}
+	dir := cmp.Or(f.sourceDir, ".")
+	if src, err := sourceTree(dir); err == nil {
+		return src, "", nil
+	}
+	exe, err := self()
+	if err == nil {
+		err = probeimage.CheckStatic(exe, probeimage.HostPlatform())
+	}
+	if err != nil {
+		why := err.Error()
+		if errors.Is(err, probeimage.ErrNotStatic) {
+			why = exe + " is not static"
+		}
+		abs, _ := filepath.Abs(dir)
+		return "", "", exitcode.Usagef("--source-dir not given: %s is not the pvreboot source tree (no cmd/copyprobe), "+
+			"and this executable cannot stand in for pause and noderoutes (%s): build it with CGO_ENABLED=0 or pass --source-dir", abs, why)
+	}
+	return "", exe, nil
+}
+
+// selfExecutable is the path of the running executable, symlinks resolved.
+func selfExecutable() (string, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	if s, err := filepath.EvalSymlinks(self); err == nil {
+		self = s
+	}
+	return self, nil
+}
+
 // sourceTree returns the absolute path of the pvreboot source tree at dir
 // (the value of --source-dir).
 func sourceTree(dir string) (string, error) {
@@ -153,7 +201,9 @@ func newImageBuildCmd(g *globals) *cobra.Command {
 		Short: "Build a kind node image from Debian packages and the Go module proxy (no registry needed)",
 		Long: "build makes a kind node image where none can be pulled: debootstrap for the base system, Kubernetes,\n" +
 			"etcd, CoreDNS, containerd and crictl built from the Go module proxy, control-plane images preloaded.\n" +
-			"Every step whose output is already present (content-addressed) is skipped.",
+			"Every step whose output is already present (content-addressed) is skipped. The node's pause and noderoutes\n" +
+			"are built from the pvreboot source tree (--source-dir, or . when it is one), else they are this executable\n" +
+			"when it is static (built with CGO_ENABLED=0): a static pvreboot runs them when invoked under their names.",
 		Example: `  pvreboot image build
   pvreboot image build --kubernetes-version v1.37.2 --image pvreboot/node:test`,
 		Args: noArgs,
@@ -408,10 +458,7 @@ func platformPaths(flag string, vals []string, host v1.Platform) (map[string]str
 // of its version, /bin/busybox, Debian's busybox-static.
 func probeSources(g *globals, cache string) probeimage.Sources {
 	src := probeimage.Sources{CacheDir: cache, HostBusybox: "/bin/busybox", Progress: g.s.Err, Log: g.logger()}
-	if self, err := os.Executable(); err == nil {
-		if s, err := filepath.EvalSymlinks(self); err == nil {
-			self = s
-		}
+	if self, err := selfExecutable(); err == nil {
 		src.Self = self
 	}
 	if bi, ok := debug.ReadBuildInfo(); ok {

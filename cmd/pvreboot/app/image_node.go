@@ -1,7 +1,6 @@
 package app
 
 import (
-	"context"
 	"fmt"
 	"strings"
 
@@ -39,22 +38,7 @@ func newImageNodeCmd(g *globals) *cobra.Command {
 			if err := nonEmpty(cmd, "kubernetes-version"); err != nil {
 				return err
 			}
-			rc := nodeimage.ResolveConfig{
-				Kubernetes: f.versions.Kubernetes, Pull: pull, ForceBuild: forceBuild,
-				RestrictOOMScoreAdj: hostNeedsRestrictedOOM(), Progress: g.s.Err,
-				Build: func(ctx context.Context) (nodeimage.Result, error) {
-					cfg, err := f.config(cmd, g)
-					if err != nil {
-						return nodeimage.Result{}, err
-					}
-					var done func()
-					if cfg.Progress, done, err = progressOutput(f.progress, g); err != nil {
-						return nodeimage.Result{}, err
-					}
-					defer done()
-					return nodeimage.Build(ctx, cfg)
-				},
-			}
+			rc := resolveConfig(cmd, g, &f, pull, forceBuild)
 			res, err := nodeimage.Resolve(cmd.Context(), rc)
 			if err != nil {
 				return err

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"errors"
 	"io"
 	"log"
 	"net/http/httptest"
@@ -13,6 +14,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/pvreboot/pvreboot/cmd/internal/exitcode"
+	"github.com/pvreboot/pvreboot/framework/probeimage"
 )
 
 func TestImageProbeBadInput(t *testing.T) {
@@ -65,6 +68,98 @@ func TestImageNodeBadInput(t *testing.T) {
 				t.Errorf("exit %d, stderr %q; want exit 2 saying %q", code, stderr, tt.want)
 			}
 		})
+	}
+}
+
+// TestImageBuildPauseNoderoutesFrom: where a node image build takes pause
+// and noderoutes from. The static executable case runs in
+// cmd/pvreboot's TestStaticBinaryServesAsPauseAndNoderoutes.
+func TestImageBuildPauseNoderoutesFrom(t *testing.T) {
+	t.Parallel()
+	tree, err := filepath.Abs("../../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	notTree := t.TempDir()
+	text := filepath.Join(t.TempDir(), "pvreboot")
+	if err := os.WriteFile(text, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	is := func(path string) func() (string, error) { return func() (string, error) { return path, nil } }
+	for _, tt := range []struct {
+		name      string
+		sourceDir string
+		explicit  bool
+		self      func() (string, error)
+		wantSrc   string
+		wantErr   []string
+	}{
+		{name: "given source tree", sourceDir: tree, explicit: true, wantSrc: tree},
+		{name: "given folder that is no source tree", sourceDir: notTree, explicit: true,
+			wantErr: []string{"--source-dir: " + notTree + " is not the pvreboot source tree (no cmd/copyprobe)"}},
+		{name: "default folder is a source tree", sourceDir: tree, wantSrc: tree},
+		{name: "neither source tree nor ELF executable", sourceDir: notTree, self: is(text),
+			wantErr: []string{"--source-dir not given: " + notTree + " is not the pvreboot source tree (no cmd/copyprobe), " +
+				"and this executable cannot stand in for pause and noderoutes (" + text + ": ", "build it with CGO_ENABLED=0 or pass --source-dir"}},
+		{name: "executable unknown", sourceDir: notTree, self: func() (string, error) { return "", errors.New("no /proc") },
+			wantErr: []string{"(no /proc): build it with CGO_ENABLED=0 or pass --source-dir"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			self := tt.self
+			if self == nil {
+				self = func() (string, error) {
+					t.Error("looked at this executable with a source tree at hand")
+					return "", errors.New("not looked at")
+				}
+			}
+			f := imageFlags{sourceDir: tt.sourceDir}
+			src, exe, err := f.ownBinaries(tt.explicit, self)
+			if len(tt.wantErr) == 0 {
+				if err != nil || src != tt.wantSrc || exe != "" {
+					t.Errorf("ownBinaries = %q, %q, %v; want source tree %q", src, exe, err, tt.wantSrc)
+				}
+				return
+			}
+			if exitcode.Of(err) != exitcode.Usage {
+				t.Errorf("ownBinaries: %v (exit %d), want a usage error (exit 2)", err, exitcode.Of(err))
+			}
+			for _, want := range tt.wantErr {
+				if err == nil || !strings.Contains(err.Error(), want) {
+					t.Errorf("ownBinaries: %v, want it to say %q", err, want)
+				}
+			}
+		})
+	}
+}
+
+// TestImageBuildRefusesDynamicExecutable: outside a source tree, a
+// dynamically linked pvreboot says so and how to fix it.
+func TestImageBuildRefusesDynamicExecutable(t *testing.T) {
+	t.Parallel()
+	var dynamic string
+	for _, name := range []string{"env", "sh", "ls"} {
+		if p, err := exec.LookPath(name); err == nil && errors.Is(probeimage.CheckStatic(p, probeimage.HostPlatform()), probeimage.ErrNotStatic) {
+			dynamic = p
+			break
+		}
+	}
+	if dynamic == "" {
+		t.Skip("no dynamically linked executable on this host (env, sh, ls)")
+	}
+	f := imageFlags{sourceDir: t.TempDir()}
+	_, _, err := f.ownBinaries(false, func() (string, error) { return dynamic, nil })
+	want := "(" + dynamic + " is not static): build it with CGO_ENABLED=0 or pass --source-dir"
+	if exitcode.Of(err) != exitcode.Usage || !strings.Contains(err.Error(), want) {
+		t.Errorf("ownBinaries: %v, want a usage error saying %q", err, want)
+	}
+}
+
+func TestImageBuildEmptySourceDir(t *testing.T) {
+	t.Parallel()
+	code, _, stderr := run(t, "image", "build", "--cache-dir", t.TempDir(), "--source-dir", "")
+	if code != 2 || !strings.Contains(stderr, "--source-dir: empty") {
+		t.Errorf("exit %d, stderr %q; want exit 2 saying --source-dir: empty", code, stderr)
 	}
 }
 

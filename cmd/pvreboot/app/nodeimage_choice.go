@@ -82,5 +82,5 @@ func resolveConfig(cmd *cobra.Command, g *globals, f *imageFlags, pull string, f
 // defaultImageFlags are the build flags' defaults, for commands that build a
 // node image without offering every build flag (run, cluster create).
 func defaultImageFlags(env map[string]string) *imageFlags {
-	return &imageFlags{cacheDir: defaultCacheDir(env), sourceDir: ".", progress: progressAuto, versions: nodeimage.DefaultVersions()}
+	return &imageFlags{cacheDir: defaultCacheDir(env), progress: progressAuto, versions: nodeimage.DefaultVersions()}
 }
