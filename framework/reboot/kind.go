@@ -2,6 +2,7 @@ package reboot
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -60,10 +61,95 @@ func (k KindContainer) docker(ctx context.Context, args ...string) (string, erro
 	return strings.TrimSpace(string(out)), err
 }
 
+// endpoint is a node container's attachment to one Docker network.
+type endpoint struct {
+	IPAMConfig *struct {
+		IPv4Address string
+		IPv6Address string
+	}
+	Aliases           []string
+	IPAddress         string
+	GlobalIPv6Address string
+}
+
+// endpoints reads the running node container's networks and addresses.
+func (k KindContainer) endpoints(ctx context.Context, node string) (map[string]endpoint, error) {
+	out, err := k.docker(ctx, "inspect", "--format", "{{json .NetworkSettings.Networks}}", node)
+	if err != nil {
+		return nil, err
+	}
+	var nets map[string]endpoint
+	if err := json.Unmarshal([]byte(out), &nets); err != nil {
+		return nil, fmt.Errorf("networks of %s: %w", node, err)
+	}
+	return nets, nil
+}
+
+// pinAddresses makes the stopped node container get its addresses back when
+// it starts: Docker otherwise gives a starting container the lowest free
+// address of the network, which after another cluster's nodes went is not
+// its own, and the cluster's pods, routes and certificates name the old one.
+// A network where the address cannot be pinned is connected again as it
+// was (the caller's check then reports a changed address); the node is
+// never left without its network.
+func (k KindContainer) pinAddresses(ctx context.Context, node string, nets map[string]endpoint) error {
+	for name, ep := range nets {
+		if ep.IPAddress == "" || (ep.IPAMConfig != nil && ep.IPAMConfig.IPv4Address == ep.IPAddress) {
+			continue
+		}
+		var aliases []string
+		for _, a := range ep.Aliases {
+			// Docker adds the short container ID itself.
+			if !strings.HasPrefix(a, "-") && !isShortID(a) {
+				aliases = append(aliases, "--alias", a)
+			}
+		}
+		if _, err := k.docker(ctx, "network", "disconnect", name, node); err != nil {
+			return fmt.Errorf("pin the address of %s on network %s: disconnect: %w", node, name, err)
+		}
+		pin := []string{"network", "connect", "--ip", ep.IPAddress}
+		if ep.GlobalIPv6Address != "" {
+			pin = append(pin, "--ip6", ep.GlobalIPv6Address)
+		}
+		pin = append(append(pin, aliases...), name, node)
+		_, err := k.docker(ctx, pin...)
+		if err == nil {
+			if k.Log != nil {
+				k.Log.Info("pinned the node's address for its restart", "node", node, "network", name, "ip", ep.IPAddress)
+			}
+			continue
+		}
+		if _, rerr := k.docker(ctx, append(append([]string{"network", "connect"}, aliases...), name, node)...); rerr != nil {
+			return fmt.Errorf("pin the address of %s on network %s: %w; connecting it again: %w", node, name, err, rerr)
+		}
+		if k.Log != nil {
+			k.Log.Warn("could not pin the node's address for its restart", "node", node, "network", name, "ip", ep.IPAddress, "err", err)
+		}
+	}
+	return nil
+}
+
+// isShortID reports whether s looks like a 12-digit container ID.
+func isShortID(s string) bool {
+	if len(s) != 12 {
+		return false
+	}
+	for _, c := range s {
+		if !strings.ContainsRune("0123456789abcdef", c) {
+			return false
+		}
+	}
+	return true
+}
+
 // Reboot restarts the node's container and returns when it runs again.
 func (k KindContainer) Reboot(ctx context.Context, node string) (Event, error) {
 	ev := Event{Node: node, Method: k.Method()}
 	before, err := k.docker(ctx, "inspect", "--format", "{{.State.StartedAt}}", node)
+	if err != nil {
+		return ev, fmt.Errorf("reboot node %q: %w", node, err)
+	}
+	nets, err := k.endpoints(ctx, node)
 	if err != nil {
 		return ev, fmt.Errorf("reboot node %q: %w", node, err)
 	}
@@ -95,6 +181,9 @@ func (k KindContainer) Reboot(ctx context.Context, node string) (Event, error) {
 			return ev, fmt.Errorf("reboot node %q: interrupted while down: %w", node, ctx.Err())
 		case <-t.C:
 		}
+	}
+	if err := k.pinAddresses(octx, node, nets); err != nil {
+		return ev, fmt.Errorf("reboot node %q: %w", node, err)
 	}
 	if k.SpareLoops > 0 {
 		if added, err := SpareLoopDevices(k.SpareLoops); err != nil && k.Log != nil {
