@@ -108,11 +108,24 @@ func (p *progress) printfLocked(format string, a ...any) {
 	fmt.Fprintf(p.w, "[%6.1fs] %s\n", p.clock().Sub(p.start).Seconds(), fmt.Sprintf(format, a...))
 }
 
+// historyKey is the name a step's durations are recorded under: the step's
+// name without the content key of the image it makes ("node image
+// pvreboot/node:v1.37.2-<key>" is "node image pvreboot/node:v1.37.2"), so
+// that the next build, of another key, finds them.
+func historyKey(step string) string {
+	if rest, ok := strings.CutPrefix(step, "node image "); ok {
+		if i := strings.LastIndex(rest, "-"); i > strings.LastIndex(rest, ":") && strings.LastIndex(rest, ":") >= 0 {
+			return "node image " + rest[:i]
+		}
+	}
+	return step
+}
+
 // step runs f, reporting its start, a heartbeat while it runs and its end
 // (done, reused or failed); a step that ran is recorded for later estimates.
 func (p *progress) step(name string, f func() (reused bool, err error)) error {
 	t0 := p.clock()
-	est, n := p.estimate(name)
+	est, n := p.estimate(historyKey(name))
 	p.emit(StepEvent{Step: name, Phase: StepStarted, Estimate: est, Samples: n})
 	stop := p.heartbeat(name, t0, est, n)
 	reused, err := f()
@@ -125,7 +138,7 @@ func (p *progress) step(name string, f func() (reused bool, err error)) error {
 		ev.Phase = StepReused
 	default:
 		ev.Phase = StepDone
-		if rerr := p.record(name, ev.Elapsed); rerr != nil {
+		if rerr := p.record(historyKey(name), ev.Elapsed); rerr != nil {
 			p.printf("%s: not recorded for estimates: %v", name, rerr)
 		}
 	}
@@ -230,7 +243,7 @@ func StepLine(ev StepEvent) string {
 
 func estimateText(ev StepEvent) string {
 	if ev.Samples == 0 {
-		return "no estimate yet: the first time this step runs on this machine"
+		return "no estimate yet: no earlier run of this step recorded on this machine"
 	}
 	runs := "build"
 	if ev.Samples > 1 {

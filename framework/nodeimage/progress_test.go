@@ -198,7 +198,7 @@ func TestStepLine(t *testing.T) {
 		ev   StepEvent
 		want string
 	}{
-		{StepEvent{Step: "go build etcd-v3.7.0", Phase: StepStarted}, "go build etcd-v3.7.0: started (no estimate yet: the first time this step runs on this machine)"},
+		{StepEvent{Step: "go build etcd-v3.7.0", Phase: StepStarted}, "go build etcd-v3.7.0: started (no estimate yet: no earlier run of this step recorded on this machine)"},
 		{StepEvent{Step: "go build etcd-v3.7.0", Phase: StepStarted, Estimate: 269 * time.Second, Samples: 2}, "go build etcd-v3.7.0: started (estimate ~4m29s from 2 earlier builds on this machine)"},
 		{StepEvent{Step: "s", Phase: StepRunning, Elapsed: 20 * time.Second, Detail: "compiling go.etcd.io/etcd/server/v3/etcdserver"}, "s: running for 20s (no estimate yet), compiling go.etcd.io/etcd/server/v3/etcdserver"},
 		{StepEvent{Step: "s", Phase: StepRunning, Elapsed: 90 * time.Second, Estimate: time.Minute, Samples: 1}, "s: running for 1m30s of ~1m0s (longer than before)"},
@@ -299,5 +299,19 @@ func TestHeartbeatOnARealGoBuild(t *testing.T) {
 	// The next build of that step has an estimate.
 	if _, n := p.estimate(step); n != 1 {
 		t.Errorf("%d durations recorded, want 1", n)
+	}
+}
+
+func TestHistoryKey(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"node image pvreboot/node:v1.37.2-461396c39de7eaab": "node image pvreboot/node:v1.37.2",
+		"node image registry:5000/node:v1.37.2-abc":         "node image registry:5000/node:v1.37.2",
+		"node image registry-a/node":                        "node image registry-a/node",
+		"go build etcd-v3.7.0":                              "go build etcd-v3.7.0",
+	} {
+		if got := historyKey(in); got != want {
+			t.Errorf("historyKey(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
