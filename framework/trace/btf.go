@@ -19,9 +19,35 @@ type kernelLayout struct {
 	kernfsID    int32 // kernfs_node.id (u64 since Linux 5.5)
 }
 
+// taskLayout holds the offsets both programs read whatever the cgroup
+// version.
+type taskLayout struct {
+	nr   int32 // pt_regs' syscall number
+	pid  int32 // task_struct.pid (the thread)
+	tgid int32 // task_struct.tgid (the process)
+}
+
+// layoutTask finds the syscall number and the task's pid and tgid, read
+// from the task the programs have at hand instead of by a helper.
+func layoutTask(spec *btf.Spec) (taskLayout, error) {
+	var l taskLayout
+	var errs []error
+	var err error
+	l.nr, err = syscallNrOffset(spec)
+	errs = append(errs, err)
+	l.pid, err = memberOffset(spec, "task_struct", "pid")
+	errs = append(errs, err)
+	l.tgid, err = memberOffset(spec, "task_struct", "tgid")
+	errs = append(errs, err)
+	if err := errors.Join(errs...); err != nil {
+		return taskLayout{}, fmt.Errorf("kernel layout of tasks: %w", err)
+	}
+	return l, nil
+}
+
 // syscallNrOffset is where struct pt_regs keeps the syscall number
 // (x86's orig_ax, arm64's syscallno), for the exit program to skip other
-// syscalls before any map lookup.
+// syscalls before any helper call.
 func syscallNrOffset(spec *btf.Spec) (int32, error) {
 	var errs []error
 	for _, m := range []string{"orig_ax", "syscallno"} {

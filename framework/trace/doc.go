@@ -5,6 +5,7 @@
 //
 // It owns the BPF program (built with cilium/ebpf's asm package), finding a
 // container's cgroup from the host's /proc, and the ring buffer and
-// histogram readers. It must not import runner, workload, Kubernetes
+// histogram readers. It needs BTF (/sys/kernel/btf/vmlinux), tp_btf
+// programs and task storage for tracing programs: Linux 5.11 or later. It must not import runner, workload, Kubernetes
 // clients or anything under cmd/ and e2e/.
 package trace

@@ -223,3 +223,125 @@ func TestTraceExclude(t *testing.T) {
 		})
 	}
 }
+
+// TestTraceManyCalls makes more calls than a batch holds, many times over:
+// with a ring buffer of plenty every call has its sample, sent in batches
+// or left in a CPU's batch at Stop; with a ring of one page most batches
+// are dropped, and each call is a sample or a drop, never both or neither.
+func TestTraceManyCalls(t *testing.T) {
+	needRoot(t)
+	const calls = 20000
+	for _, ring := range []int{DefaultRingBytes, os.Getpagesize()} {
+		t.Run(fmt.Sprintf("ring=%d", ring), func(t *testing.T) {
+			cg := testCgroup(t, "pids")
+			home, err := CgroupOfPID("/proc", os.Getpid())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if home.Controller != "pids" {
+				t.Skipf("this host's cgroup for tracing is %s, not pids", home.Controller)
+			}
+			move := func(dir string) {
+				if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(os.Getpid())), 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+			zero, err := os.Open("/dev/zero")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer zero.Close()
+			tr, err := Start(t.Context(), Options{Cgroup: cg, Syscalls: []Syscall{Pread64}, RingBytes: ring})
+			if err != nil {
+				t.Fatal(err)
+			}
+			move(cg.Dir)
+			buf := make([]byte, 1)
+			for range calls {
+				if _, err := unix.Pread(int(zero.Fd()), buf, 0); err != nil {
+					move(home.Dir)
+					t.Fatal(err)
+				}
+			}
+			move(home.Dir)
+			res, err := tr.Stop()
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := res.Syscalls[0]
+			var hist uint64
+			for _, b := range st.Histogram {
+				hist += b.Count
+			}
+			if st.Calls != calls || st.Bytes != calls || hist != calls {
+				t.Fatalf("kernel counts: %d calls of %d bytes, %d in the histogram; want %d of 1 byte each", st.Calls, st.Bytes, hist, calls)
+			}
+			var samples uint64
+			for _, s := range res.Samples {
+				if s.Syscall != Pread64 || s.Ret != 1 || s.PID != os.Getpid() {
+					t.Fatalf("sample %+v: want a pread64 of 1 byte by pid %d", s, os.Getpid())
+				}
+				samples++
+			}
+			if samples+st.Dropped != calls {
+				t.Errorf("%d samples and %d dropped, want %d calls in all", samples, st.Dropped, calls)
+			}
+			if ring == DefaultRingBytes && st.Dropped != 0 {
+				t.Errorf("%d samples dropped from a ring of %d bytes", st.Dropped, ring)
+			}
+			t.Logf("%d calls: %d samples, %d dropped", calls, samples, st.Dropped)
+		})
+	}
+}
+
+// TestTraceMoves moves this test's process into the cgroup, out and in
+// again: a thread keeps whether it is of the cgroup until a move, so the
+// calls made outside must not count and those made back inside must.
+func TestTraceMoves(t *testing.T) {
+	needRoot(t)
+	cg := testCgroup(t, "pids")
+	home, err := CgroupOfPID("/proc", os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if home.Controller != "pids" {
+		t.Skipf("this host's cgroup for tracing is %s, not pids", home.Controller)
+	}
+	move := func(dir string) {
+		if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(os.Getpid())), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer move(home.Dir)
+	zero, err := os.Open("/dev/zero")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zero.Close()
+	preads := func(n int) {
+		buf := make([]byte, n)
+		for i := range n {
+			if _, err := unix.Pread(int(zero.Fd()), buf[:i+1], 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	tr, err := Start(t.Context(), Options{Cgroup: cg, Syscalls: []Syscall{Pread64}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	move(cg.Dir)
+	preads(10) // counted: 1+2+...+10 bytes
+	move(home.Dir)
+	preads(7) // not counted
+	move(cg.Dir)
+	preads(5) // counted: 1+...+5 bytes
+	move(home.Dir)
+	res, err := tr.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := res.Syscalls[0]; st.Calls != 15 || st.Bytes != 55+15 {
+		t.Errorf("%d pread64 calls of %d bytes, want the 15 made in the cgroup, of 70 bytes", st.Calls, st.Bytes)
+	}
+}

@@ -19,8 +19,8 @@ import (
 
 // Defaults of Options.
 const (
-	// DefaultRingBytes holds about 100 000 samples (40 bytes and an 8-byte
-	// header each) before the reader must catch up.
+	// DefaultRingBytes holds about 100 000 samples (40 bytes each, in
+	// records of 16 with an 8-byte header) before the reader must catch up.
 	DefaultRingBytes = 4 << 20
 	// DefaultMaxDepth lets processes in cgroups up to 4 levels below the
 	// target count (a container that makes cgroups of its own).
@@ -167,7 +167,7 @@ func Start(ctx context.Context, o Options) (*Tracer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start trace: %w", err)
 	}
-	if cfg.nrOffset, err = syscallNrOffset(kspec); err != nil {
+	if cfg.task, err = layoutTask(kspec); err != nil {
 		return nil, fmt.Errorf("start trace: %w", err)
 	}
 	if o.Cgroup.Version == 1 {
@@ -202,29 +202,63 @@ func Start(ctx context.Context, o Options) (*Tracer, error) {
 		return nil, fmt.Errorf("start trace: ring buffer reader: %w", err)
 	}
 	go t.read()
-	// Exit before enter: an entry recorded is always followed by its exit.
-	for _, name := range []string{"exit", "enter"} {
-		l, err := link.AttachTracing(link.TracingOptions{Program: coll.Programs[name], AttachType: ebpf.AttachTraceRawTp})
-		if err != nil {
-			t.close()
-			<-t.done
-			return nil, fmt.Errorf("start trace: attach sys_%s: %w", name, err)
-		}
-		t.links = append(t.links, l)
+	if err := t.attach(); err != nil {
+		t.close()
+		<-t.done
+		return nil, fmt.Errorf("start trace: %w", err)
 	}
 	t.started, t.startMon = time.Now(), MonotonicNs()
 	t.log.Debug("trace started", "cgroup", o.Cgroup.Path, "id", o.Cgroup.ID, "version", o.Cgroup.Version, "syscalls", t.syscalls)
 	return t, nil
 }
 
+// attach attaches the programs: the generation's first, so that no cgroup
+// move goes unseen while threads keep their finding, then exit before
+// enter, so that an entry recorded is always followed by its exit. The
+// generation moves on first: threads may have moved while detached.
+func (t *Tracer) attach() error {
+	gen := t.coll.Maps[mapGen]
+	var g uint64
+	if err := gen.Lookup(uint32(0), &g); err != nil {
+		return fmt.Errorf("read cgroup generation: %w", err)
+	}
+	if err := gen.Put(uint32(0), g+1); err != nil {
+		return fmt.Errorf("move cgroup generation on: %w", err)
+	}
+	for _, name := range []string{"cgroup_attach_task", "cgroup_transfer_tasks", "sys_exit", "sys_enter"} {
+		l, err := link.AttachTracing(link.TracingOptions{Program: t.coll.Programs[name], AttachType: ebpf.AttachTraceRawTp})
+		if err != nil {
+			return fmt.Errorf("attach %s: %w", name, err)
+		}
+		t.links = append(t.links, l)
+	}
+	return nil
+}
+
+// detach detaches the programs, enter before exit: every call that
+// entered still gets its exit.
+func (t *Tracer) detach() error {
+	var errs []error
+	for i := len(t.links) - 1; i >= 0; i-- {
+		errs = append(errs, t.links[i].Close())
+	}
+	t.links = nil
+	return errors.Join(errs...)
+}
+
 // read collects samples until the ring buffer is flushed or closed.
 func (t *Tracer) read() {
 	defer close(t.done)
 	var rec ringbuf.Record
+	// The deadline is renewed when it passes, not for every sample: on
+	// hosts without a vDSO clock (kvm-clock without a stable TSC) reading
+	// the time is a system call. Samples that woke no one are read at the
+	// latest when it passes.
+	t.reader.SetDeadline(time.Now().Add(ReaderPoll))
 	for {
-		t.reader.SetDeadline(time.Now().Add(ReaderPoll))
 		err := t.reader.ReadInto(&rec)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
+			t.reader.SetDeadline(time.Now().Add(ReaderPoll))
 			continue
 		}
 		if err != nil {
@@ -235,24 +269,48 @@ func (t *Tracer) read() {
 			}
 			return
 		}
-		if len(rec.RawSample) < sampleBytes {
-			continue
-		}
-		b := rec.RawSample
+		t.mu.Lock()
+		t.samples = t.decode(t.samples, rec.RawSample)
+		t.mu.Unlock()
+	}
+}
+
+// decode appends the samples of b, a record or a CPU's batch.
+func (t *Tracer) decode(samples []Sample, b []byte) []Sample {
+	for ; len(b) >= sampleBytes; b = b[sampleBytes:] {
 		slot := binary.NativeEndian.Uint64(b[32:])
 		if slot >= uint64(len(t.syscalls)) {
 			continue
 		}
 		pt := binary.NativeEndian.Uint64(b[24:])
-		s := Sample{Syscall: t.syscalls[slot], StartNs: int64(binary.NativeEndian.Uint64(b[0:])), Ns: int64(binary.NativeEndian.Uint64(b[8:])),
-			Ret: int64(binary.NativeEndian.Uint64(b[16:])), PID: int(pt >> 32), TID: int(uint32(pt))}
-		t.mu.Lock()
-		t.samples = append(t.samples, s)
-		t.mu.Unlock()
+		samples = append(samples, Sample{Syscall: t.syscalls[slot], StartNs: int64(binary.NativeEndian.Uint64(b[0:])), Ns: int64(binary.NativeEndian.Uint64(b[8:])),
+			Ret: int64(binary.NativeEndian.Uint64(b[16:])), PID: int(pt >> 32), TID: int(uint32(pt))})
 	}
+	return samples
 }
 
-// Samples returns a copy of the samples read so far.
+// cpuCounts are the per-CPU values of the CPU map, one a CPU.
+func (t *Tracer) cpuCounts() ([][]byte, error) {
+	var per [][]byte
+	if err := t.coll.Maps[mapCPU].Lookup(uint32(0), &per); err != nil {
+		return nil, fmt.Errorf("read per-CPU counts: %w", err)
+	}
+	return per, nil
+}
+
+// staged are the samples of the CPUs' batches not yet sent.
+func (t *Tracer) staged(per [][]byte) []Sample {
+	l := cpuLayout{len(t.syscalls)}
+	var out []Sample
+	for _, c := range per {
+		n := min(binary.NativeEndian.Uint64(c[cpuCount:]), sampleBatch)
+		out = t.decode(out, c[l.stage():l.stage()+int(n)*sampleBytes])
+	}
+	return out
+}
+
+// Samples returns a copy of the samples read so far; up to 15 calls a
+// CPU wait in the kernel for a full batch until Stop.
 func (t *Tracer) Samples() []Sample {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -266,12 +324,7 @@ func (t *Tracer) Stop() (*Result, error) {
 		return nil, errors.New("stop trace: already stopped")
 	}
 	t.stopped = true
-	var errs []error
-	// Enter before exit: every call that entered still gets its exit.
-	for i := len(t.links) - 1; i >= 0; i-- {
-		errs = append(errs, t.links[i].Close())
-	}
-	t.links = nil
+	errs := []error{t.detach()}
 	dur := time.Since(t.started)
 	if err := t.reader.Flush(); err != nil {
 		errs = append(errs, fmt.Errorf("flush ring buffer: %w", err))
@@ -279,10 +332,12 @@ func (t *Tracer) Stop() (*Result, error) {
 	}
 	<-t.done
 	res := &Result{Cgroup: t.opts.Cgroup, StartedAt: t.started, Duration: dur}
-	counts, err := t.counts()
+	per, err := t.cpuCounts()
 	errs = append(errs, err)
-	res.Syscalls = counts
+	res.Syscalls = t.counts(per)
+	staged := t.staged(per)
 	t.mu.Lock()
+	t.samples = append(t.samples, staged...)
 	res.Samples, errs = t.samples, append(errs, t.readErr)
 	t.mu.Unlock()
 	slices.SortStableFunc(res.Samples, func(a, b Sample) int { return int(a.StartNs - b.StartNs) })
@@ -293,34 +348,25 @@ func (t *Tracer) Stop() (*Result, error) {
 	return res, nil
 }
 
-// counts sums the per-CPU histogram and totals.
-func (t *Tracer) counts() ([]SyscallResult, error) {
+// counts sums the per-CPU histograms and totals.
+func (t *Tracer) counts(per [][]byte) []SyscallResult {
+	l := cpuLayout{len(t.syscalls)}
 	out := make([]SyscallResult, len(t.syscalls))
-	var errs []error
 	for i, s := range t.syscalls {
 		r := SyscallResult{Syscall: s}
-		var tot [][totalsBytes]byte
-		if err := t.coll.Maps[mapTotals].Lookup(uint32(i), &tot); err != nil {
-			errs = append(errs, fmt.Errorf("totals of %s: %w", s, err))
-		}
-		for _, c := range tot {
-			f := func(off int) uint64 { return binary.NativeEndian.Uint64(c[off:]) }
+		var hist [Buckets]uint64
+		for _, c := range per {
+			f := func(off int) uint64 { return binary.NativeEndian.Uint64(c[l.totals(i)+off:]) }
 			r.Calls += f(totCalls)
 			r.Ns += f(totNs)
 			r.Bytes += f(totBytes)
 			r.Errors += f(totErrors)
 			r.Dropped += f(totDropped)
+			for b := range hist {
+				hist[b] += binary.NativeEndian.Uint64(c[l.hist()+(i*Buckets+b)*8:])
+			}
 		}
-		for b := range Buckets {
-			var per []uint64
-			if err := t.coll.Maps[mapHist].Lookup(uint32(i*Buckets+b), &per); err != nil {
-				errs = append(errs, fmt.Errorf("histogram of %s: %w", s, err))
-				break
-			}
-			var n uint64
-			for _, v := range per {
-				n += v
-			}
+		for b, n := range hist {
 			if n > 0 {
 				low := int64(0)
 				if b > 0 {
@@ -331,7 +377,7 @@ func (t *Tracer) counts() ([]SyscallResult, error) {
 		}
 		out[i] = r
 	}
-	return out, errors.Join(errs...)
+	return out
 }
 
 func (t *Tracer) close() error {
