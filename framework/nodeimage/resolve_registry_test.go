@@ -21,8 +21,11 @@ const registryTestTimeout = 30 * time.Minute
 // in-process registry on 127.0.0.1 under a kind-style reference and checks
 // that resolution pulls it through the Docker engine instead of building.
 // Needs root and a Docker engine holding a node image
-// ($PVREBOOT_NODE_IMAGE, default pvreboot/node:v1.37.2); CI runs it as root
-// (under the engine lock, flock /tmp/pvreboot-kind.lock).
+// ($PVREBOOT_NODE_IMAGE, default pvreboot/node:v1.37.2) that answers at
+// $DOCKER_HOST; it skips, saying so, without one (make test in CI runs
+// before the engine is set up). CI covers the same path end to end in the
+// e2e spec labelled pull: `pvreboot run` pulls such an image, makes its
+// cluster from it and passes.
 func TestResolvePullsFromRegistry(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: moves a node image (~1.4 GB) through a registry")
