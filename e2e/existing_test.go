@@ -5,7 +5,7 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -16,11 +16,13 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/pvreboot/pvreboot/cmd/pvreboot/app"
+	"github.com/pvreboot/pvreboot/framework/cluster"
 	"github.com/pvreboot/pvreboot/framework/cluster/existing"
 	kindprovider "github.com/pvreboot/pvreboot/framework/cluster/kind"
 	"github.com/pvreboot/pvreboot/framework/localpv"
 	"github.com/pvreboot/pvreboot/framework/report"
 	"github.com/pvreboot/pvreboot/framework/runner"
+	"github.com/pvreboot/pvreboot/framework/scenario"
 	authv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -33,31 +35,11 @@ import (
 
 var _ = Describe("pvreboot run against an existing cluster", Ordered, Serial, Label("kind", "disruptive", "reboot", "existing"), func() {
 	It("runs through --kubeconfig/--context without creating or deleting the cluster", func(ctx SpecContext) {
-		cfg, s, file, setup := shippedScenario("sendfile-after-reboot.yaml")
-		By("making sure the cluster exists before this run (made by an earlier one)")
-		_, kc, err := runner.Kind(ctx, s, setup)
-		Expect(err).NotTo(HaveOccurred())
-		before, err := kc.Nodes(ctx)
-		Expect(err).NotTo(HaveOccurred())
-		raw, err := kc.Kubeconfig(ctx)
-		Expect(err).NotTo(HaveOccurred())
-		kubeconfig := filepath.Join(GinkgoT().TempDir(), "kubeconfig")
-		Expect(os.WriteFile(kubeconfig, raw, 0o600)).To(Succeed())
-
-		By("running the CLI against it as an existing cluster")
-		out := filepath.Join(cfg.Artifacts, "existing")
-		var stdout, stderr bytes.Buffer
-		code := app.Run(ctx, []string{"run", file, "--kubeconfig", kubeconfig, "--context", "kind-" + s.Spec.Cluster.Kind.Name,
-			"--probe-image", cfg.ProbeImage, "--output-dir", out}, app.Streams{Out: &stdout, Err: GinkgoWriter}, os.Environ())
-		GinkgoWriter.Println(stdout.String(), stderr.String())
-		Expect(code).To(Equal(0))
-
-		b, err := os.ReadFile(filepath.Join(out, "result.json"))
-		Expect(err).NotTo(HaveOccurred())
-		var res report.Result
-		Expect(json.Unmarshal(b, &res)).To(Succeed())
-		Expect(res.Cluster.Provider).To(Equal("existing"))
-		Expect(res.Verdict.Pass).To(BeTrue())
+		r := runOnExisting(ctx, "sendfile-after-reboot.yaml", "existing")
+		Expect(r.code).To(Equal(0), r.stdout)
+		Expect(r.res.Cluster.Provider).To(Equal("existing"))
+		Expect(r.res.Verdict.Pass).To(BeTrue())
+		s, before := r.s, r.before
 
 		By("checking the cluster is the same one: neither created nor deleted")
 		p := kindprovider.New(nil, GinkgoWriter)
@@ -70,6 +52,39 @@ var _ = Describe("pvreboot run against an existing cluster", Ordered, Serial, La
 			Expect(after[i].ContainerID).To(Equal(before[i].ContainerID), "node %s was recreated", before[i].Name)
 		}
 	}, NodeTimeout(15*time.Minute))
+})
+
+var _ = Describe("a traced workload on an existing cluster", Ordered, Serial, Label("kind", "disruptive", "reboot", "existing", "trace"), func() {
+	It("times BusyBox cp per sendfile call with the trace agent in the node helper pod", func(ctx SpecContext) {
+		By("running the BusyBox-cp scenario through the kubeconfig: provider existing, so the tracer runs in the helper pod")
+		r := runOnExisting(ctx, "busybox-cp-after-reboot.yaml", "existing-trace")
+		Expect(r.code).To(Equal(0), r.stdout)
+		s, res := r.s, r.res
+		Expect(res.Cluster.Provider).To(Equal("existing"))
+		Expect(res.Verdict.Pass).To(BeTrue())
+		Expect(res.Phases).To(HaveLen(len(s.Spec.Phases)))
+		for _, ph := range res.Phases {
+			Expect(ph.Error).To(BeEmpty(), "phase %s", ph.Name)
+			Expect(ph.Probe).NotTo(BeNil(), "phase %s", ph.Name)
+			rep := ph.Probe
+			Expect(string(rep.Method)).To(Equal("trace:sendfile"), "phase %s", ph.Name)
+			Expect(rep.ExecCommand).To(Equal(s.Spec.Workload.Exec.Command), "phase %s", ph.Name)
+			Expect(rep.Iterations).To(HaveLen(s.Spec.Workload.Copies()), "phase %s: one iteration a copy", ph.Name)
+			for _, it := range rep.Iterations {
+				Expect(it.Calls).To(HaveLen(16), "phase %s copy %d: 256 MiB in sendfile calls of 16 MiB", ph.Name, it.Index)
+				for _, c := range it.Calls {
+					Expect(c.Bytes).To(Equal(int64(16<<20)), "phase %s copy %d", ph.Name, it.Index)
+					Expect(c.Ns).To(BeNumerically(">", 0), "phase %s copy %d", ph.Name, it.Index)
+				}
+			}
+			figures := fmt.Sprintf("%s: %d traced sendfile calls, p50 %s, p99 %s, max %s", ph.Name, rep.Summary.Calls,
+				time.Duration(rep.Summary.P50Ns), time.Duration(rep.Summary.P99Ns), time.Duration(rep.Summary.MaxNs))
+			AddReportEntry("trace "+ph.Name, figures)
+			for _, n := range rep.Env.Notes {
+				GinkgoWriter.Printf("%s: note: %s\n", ph.Name, n)
+			}
+		}
+	}, NodeTimeout(20*time.Minute))
 })
 
 var _ = Describe("deploy/rbac.yaml", Ordered, Serial, Label("kind", "disruptive", "reboot", "existing", "rbac"), func() {
@@ -107,6 +122,43 @@ var _ = Describe("deploy/rbac.yaml", Ordered, Serial, Label("kind", "disruptive"
 		Expect(code).To(Equal(0), stdout.String())
 	}, NodeTimeout(15*time.Minute))
 })
+
+// existingRun is a shipped scenario run as on an existing cluster.
+type existingRun struct {
+	s      *scenario.Scenario
+	before []cluster.Node // the kind cluster's nodes before the run
+	code   int
+	stdout string
+	res    *report.Result
+}
+
+// runOnExisting makes sure the shipped scenario's kind cluster exists (made
+// by an earlier spec, or now), then runs the CLI on the scenario through the
+// cluster's kubeconfig and context, as an existing cluster, into the
+// artifacts' directory out.
+func runOnExisting(ctx context.Context, name, out string) existingRun {
+	GinkgoHelper()
+	cfg, s, file, setup := shippedScenario(name)
+	By("making sure the cluster exists before this run (made by an earlier one)")
+	_, kc, err := runner.Kind(ctx, s, setup)
+	Expect(err).NotTo(HaveOccurred())
+	before, err := kc.Nodes(ctx)
+	Expect(err).NotTo(HaveOccurred())
+	raw, err := kc.Kubeconfig(ctx)
+	Expect(err).NotTo(HaveOccurred())
+	kubeconfig := filepath.Join(GinkgoT().TempDir(), "kubeconfig")
+	Expect(os.WriteFile(kubeconfig, raw, 0o600)).To(Succeed())
+
+	By("running the CLI against it as an existing cluster")
+	dir := filepath.Join(cfg.Artifacts, out)
+	var stdout bytes.Buffer
+	code := app.Run(ctx, []string{"run", file, "--kubeconfig", kubeconfig, "--context", "kind-" + s.Spec.Cluster.Kind.Name,
+		"--probe-image", cfg.ProbeImage, "--output-dir", dir}, app.Streams{Out: &stdout, Err: GinkgoWriter}, os.Environ())
+	GinkgoWriter.Println(stdout.String())
+	res, err := report.ReadFile(filepath.Join(dir, "result.json"))
+	Expect(err).NotTo(HaveOccurred(), stdout.String())
+	return existingRun{s: s, before: before, code: code, stdout: stdout.String(), res: res}
+}
 
 // applyRBAC creates the ServiceAccount, ClusterRole and binding of the file.
 func applyRBAC(ctx context.Context, rc runner.Config, path string) {

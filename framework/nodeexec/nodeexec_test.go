@@ -258,3 +258,53 @@ func TestNodeExecPassesStdinAndArgv(t *testing.T) {
 		t.Errorf("helper %s on %q", as.pod.Name, as.pod.Spec.NodeName)
 	}
 }
+
+// TestHelperExecStreams: the helper's own program (no nsenter) gets its
+// input as it is written and its output arrives before its input ends, as
+// a conversation with the trace agent needs.
+func TestHelperExecStreams(t *testing.T) {
+	t.Parallel()
+	as := &apiserver{}
+	srv := httptest.NewServer(as)
+	t.Cleanup(srv.Close)
+	rc := &rest.Config{Host: srv.URL, ContentConfig: rest.ContentConfig{ContentType: "application/json"}}
+	c, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &PodExec{Client: c, RESTConfig: rc, Namespace: "ns", Image: "probe:test"}
+	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
+	defer cancel()
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	var stderr strings.Builder
+	done := make(chan error, 1)
+	go func() {
+		done <- p.HelperExec(ctx, "node.one", inR, outW, &stderr, "/copyprobe", "trace-agent", "--container-id", "0123456789abcdef")
+		outW.Close()
+	}()
+	for _, line := range []string{"begin\n", "evict \"/data/a b\"\n"} {
+		if _, err := io.WriteString(inW, line); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, len(line))
+		if _, err := io.ReadFull(outR, buf); err != nil || string(buf) != line {
+			t.Fatalf("echo of %q: %q, %v", line, buf, err)
+		}
+	}
+	inW.Close()
+	if rest, err := io.ReadAll(outR); err != nil || len(rest) != 0 {
+		t.Errorf("after stdin's end: %q, %v", rest, err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("HelperExec: %v", err)
+	}
+	if stderr.String() != "+stderr" {
+		t.Errorf("stderr %q", stderr.String())
+	}
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	if want := "/copyprobe trace-agent --container-id 0123456789abcdef"; strings.Join(as.command, " ") != want {
+		t.Errorf("exec argv %q, want %q (the helper's own program, not nsenter'd)", as.command, want)
+	}
+}

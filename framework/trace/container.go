@@ -46,3 +46,19 @@ func EvictFile(procRoot string, pid int, path string) error {
 	}
 	return nil
 }
+
+// KernelPIDs reports whether the host's procfs numbers processes as the
+// kernel's first PID namespace does: the numbers a trace's samples carry
+// and Options.Exclude takes. A node in a container (a kind node, seen from
+// its hostPID pods) numbers them in a namespace of its own, from which the
+// kernel's numbers cannot be learnt. The namespace is its init's, or where
+// that is kept from us this process's (a hostPID pod's is the node's); a
+// procfs without namespace links (a test's fake /proc) is taken at its word.
+func (h Host) KernelPIDs() bool {
+	for _, who := range []string{"1", "self"} {
+		if ino, err := nsIno(filepath.Join(h.proc(), who, "ns", "pid")); err == nil {
+			return ino == initialPIDNamespaceIno
+		}
+	}
+	return true
+}

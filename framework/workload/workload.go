@@ -127,23 +127,35 @@ func NewPod(s PodSpec) *corev1.Pod {
 // upgrade itself failed (an apiserver or proxy that does not speak it), as
 // kubectl does, so that a command that ran is never run a second time.
 func Exec(ctx context.Context, rc *rest.Config, c kubernetes.Interface, ns, pod, container string, argv []string, stdin io.Reader) ([]byte, []byte, error) {
+	var stdout, stderr lockedBuffer
+	if err := Stream(ctx, rc, c, ns, pod, container, argv, stdin, &stdout, &stderr); err != nil {
+		errOut := stderr.Bytes()
+		return stdout.Bytes(), errOut, fmt.Errorf("%w: %s", err, bytes.TrimSpace(errOut))
+	}
+	return stdout.Bytes(), stderr.Bytes(), nil
+}
+
+// Stream runs argv in a container of a pod through the pods/exec API with
+// its standard streams connected as they flow: stdin, when not nil, is the
+// program's input (its end closes the program's), stdout and stderr get its
+// output as it comes (they must be safe for a write after a cancelled
+// Stream returned). A non-zero exit is an error.
+func Stream(ctx context.Context, rc *rest.Config, c kubernetes.Interface, ns, pod, container string, argv []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	opts := &corev1.PodExecOptions{Container: container, Command: argv, Stdin: stdin != nil, Stdout: true, Stderr: true}
 	req := c.CoreV1().RESTClient().Post().Resource("pods").Namespace(ns).Name(pod).SubResource("exec").
 		VersionedParams(opts, scheme.ParameterCodec)
 	exec, err := newExecutor(rc, req.URL())
 	if err != nil {
-		return nil, nil, fmt.Errorf("exec %q in pod %s/%s: %w", pvexec.ShortArgv(argv), ns, pod, err)
+		return fmt.Errorf("exec %q in pod %s/%s: %w", pvexec.ShortArgv(argv), ns, pod, err)
 	}
-	var stdout, stderr lockedBuffer
-	so := remotecommand.StreamOptions{Stdout: &stdout, Stderr: &stderr}
+	so := remotecommand.StreamOptions{Stdout: stdout, Stderr: stderr}
 	if stdin != nil {
 		so.Stdin = stdin
 	}
 	if err := exec.StreamWithContext(ctx, so); err != nil {
-		errOut := stderr.Bytes()
-		return stdout.Bytes(), errOut, fmt.Errorf("exec %q in pod %s/%s: %w: %s", pvexec.ShortArgv(argv), ns, pod, err, bytes.TrimSpace(errOut))
+		return fmt.Errorf("exec %q in pod %s/%s: %w", pvexec.ShortArgv(argv), ns, pod, err)
 	}
-	return stdout.Bytes(), stderr.Bytes(), nil
+	return nil
 }
 
 // lockedBuffer collects a stream. client-go returns from a cancelled

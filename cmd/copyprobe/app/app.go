@@ -47,7 +47,7 @@ func newRoot(s Streams) *cobra.Command {
 	}
 	root.SetOut(s.Out)
 	root.SetErr(s.Err)
-	root.AddCommand(newRunCmd(s), newEnvCmd(s), newServeCmd(s))
+	root.AddCommand(newRunCmd(s), newEnvCmd(s), newServeCmd(s), newTraceAgentCmd(s))
 	usage.Strict(root)
 	return root
 }

@@ -32,7 +32,7 @@ func TestCopyprobe(t *testing.T) {
 		{name: "env missing dir", args: []string{"env", "--dir", "/nonexistent/x"}, code: 2, stderr: "/nonexistent/x"},
 		{name: "unwritable run dir", args: []string{"run", "--dir", "/proc"}, code: 3, stderr: "/proc"},
 		// Usage mistakes: exit 2 naming the command, for every command.
-		{name: "no command", args: nil, code: 2, stderr: "copyprobe: want a command (completion, env, run, serve)"},
+		{name: "no command", args: nil, code: 2, stderr: "copyprobe: want a command (completion, env, run, serve, trace-agent)"},
 		{name: "unknown command", args: []string{"bogus"}, code: 2, stderr: `copyprobe: unknown command "bogus"`},
 		{name: "misspelt command", args: []string{"ru"}, code: 2, stderr: "did you mean run?"},
 		{name: "run stray argument", args: []string{"run", "--dir", dir, "extra"}, code: 2, stderr: `copyprobe run: unexpected argument "extra"`},

@@ -103,7 +103,7 @@ func newDoctorCmd(g *globals) *cobra.Command {
 		def = "pvreboot/node:" + nodeimage.DefaultVersions().Kubernetes
 	}
 	cmd.Flags().StringVar(&image, "image", def, "the node image a run will use ($PVREBOOT_NODE_IMAGE when set)")
-	cmd.Flags().StringVar(&cacheDir, "cache-dir", defaultCacheDir(g.env), "the node image build's cache (see `pvreboot image build`)")
+	cmd.Flags().StringVar(&cacheDir, "cache-dir", defaultCacheDir(g.env), "the node image build's cache (see pvreboot image build)")
 	cmd.Flags().DurationVar(&registryTimeout, "registry-timeout", 5*time.Second, "how long to wait for the node image registry to answer")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	return cmd

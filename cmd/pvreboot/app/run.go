@@ -150,7 +150,7 @@ func newRunCmd(g *globals) *cobra.Command {
 	cf.add(cmd)
 	cmd.Flags().BoolVar(&keep, "keep", false, "keep the namespace, PVs and backings after the run")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the reboot plan (nodes, method, affected pods, safety checks) and change nothing")
-	cmd.Flags().StringVar(&calibration, "calibration", "", "record this calibration (calibration.json from `pvreboot calibrate` of the same scenario) in the result")
+	cmd.Flags().StringVar(&calibration, "calibration", "", "record this calibration (calibration.json from pvreboot calibrate of the same scenario) in the result")
 	cmd.Flags().StringVar(&eventsFile, "events", "", "write the run's structured events (step boundaries, reboot milestones, cleanup) to this file as JSON lines")
 	cmd.Flags().StringVarP(&output, "output", "o", outputText, "what to print to stdout at the end: text (the summary), json or yaml (the Result); progress goes to stderr")
 	cmd.Flags().BoolVar(&allowReboot, "allow-reboot", false, "confirm rebooting real machines (ssh, command, node-pod methods); also PVREBOOT_ALLOW_REBOOT=true. A scenario file cannot")
@@ -216,7 +216,7 @@ type clusterFlags struct {
 
 func (f *clusterFlags) add(cmd *cobra.Command) {
 	f.node.add(cmd)
-	cmd.Flags().StringVar(&f.probeImage, "probe-image", "", "the copyprobe workload image (from `pvreboot image probe`)")
+	cmd.Flags().StringVar(&f.probeImage, "probe-image", "", "the copyprobe workload image (from pvreboot image probe; default: assembled and loaded on kind)")
 	cmd.Flags().StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig of an existing cluster (default: $KUBECONFIG, ~/.kube/config); pvreboot never creates or deletes it")
 	cmd.Flags().StringVar(&f.kubeContext, "context", "", "kubeconfig context of an existing cluster")
 }

@@ -31,19 +31,27 @@ const maxTraceDuration = 24 * time.Hour
 
 // traceOutput is pvreboot trace's JSON document: a probe report per traced
 // syscall that was called (method trace:<syscall>, one iteration per run of
-// the command), and what the kernel counted, samples dropped or not.
+// the command), and what the kernel counted, samples dropped or not; the
+// node the trace agent ran on (clusters from a kubeconfig) and what the
+// trace could not do as asked.
 type traceOutput struct {
 	Schema      string                `json:"schema"`
 	Pod         string                `json:"pod"`
 	Container   string                `json:"container,omitempty"`
 	ContainerID string                `json:"containerID"`
+	Node        string                `json:"node,omitempty"`
 	Command     []string              `json:"command,omitempty"`
 	Cgroup      trace.Cgroup          `json:"cgroup"`
 	Kernel      []trace.SyscallResult `json:"kernel"`
 	Dropped     uint64                `json:"dropped"`
 	Reports     []*probe.Report       `json:"reports"`
 	Outputs     []string              `json:"outputs,omitempty"`
+	Notes       []string              `json:"notes,omitempty"`
 }
+
+// helpersCloseTimeout bounds the removal of the node helper pods and their
+// namespace after a trace.
+const helpersCloseTimeout = 2 * time.Minute
 
 func newTraceCmd(g *globals) *cobra.Command {
 	var f traceFlags
@@ -57,14 +65,16 @@ func newTraceCmd(g *globals) *cobra.Command {
 			"for that long. Each traced syscall gives a probe report (pvreboot.dev/probe/v1, method\n" +
 			"trace:<syscall>, one iteration per run); the kernel also keeps a log2 latency histogram of every call,\n" +
 			"and the output says how many calls lost their per-call sample when the ring buffer was full.\n\n" +
-			"Where it runs: on this host, which must share the pod's kernel (a kind cluster on this host, or a\n" +
-			"node you are logged in to with a kubeconfig) and be root. The tracer in a privileged node helper pod,\n" +
-			"for pods on other machines, is not implemented yet: such a pod's container is not found here and\n" +
-			"trace exits 3 saying so.",
+			"Where it runs: for a kind cluster (--name) on this host, which shares the node's kernel and must be\n" +
+			"root. For a cluster from a kubeconfig (--kubeconfig/--context) in a privileged hostPID helper pod on\n" +
+			"the pod's node, made from --probe-image (its copyprobe trace-agent), in a namespace of its own that\n" +
+			"is removed at the end; the windows of the command's runs are marked on the node's clock.",
 		Example: `  # BusyBox cp in the workload pod, per sendfile call
   pvreboot trace --pod pvreboot-1a2b/pvreboot-workload --syscalls sendfile -- /bin/busybox cp /data/src /data/dst
   # whatever the container does for 30 s, reads and writes only, as JSON
-  pvreboot trace --pod shop/db-0 --container postgres --syscalls read,write,fsync --duration 30s -o json`,
+  pvreboot trace --pod shop/db-0 --container postgres --syscalls read,write,fsync --duration 30s -o json
+  # a pod of any cluster: the tracer runs in a helper pod on its node
+  pvreboot trace --kubeconfig ~/.kube/lab --pod shop/db-0 --probe-image registry.example.com/pvreboot/copyprobe:v1 --duration 30s`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := f.check(cmd.Flags(), cmd.ArgsLenAtDash(), args); err != nil {
@@ -75,13 +85,28 @@ func newTraceCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			pt, err := runner.TracePod(ctx, runner.PodTraceOptions{Client: client, RESTConfig: rc, Namespace: f.ns, Pod: f.pod, Container: f.container,
-				Syscalls: f.calls, Command: f.command, Runs: f.runs, Duration: f.duration})
+			o := runner.PodTraceOptions{Client: client, RESTConfig: rc, Namespace: f.ns, Pod: f.pod, Container: f.container,
+				Syscalls: f.calls, Command: f.command, Runs: f.runs, Duration: f.duration}
+			if f.existing() {
+				pe, closeHelpers, err := runner.NodeHelpers(ctx, client, rc, f.probeImage)
+				if err != nil {
+					return err
+				}
+				defer func() {
+					cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), helpersCloseTimeout)
+					defer cancel()
+					if cerr := closeHelpers(cctx); cerr != nil {
+						fmt.Fprintf(g.s.Err, "remove node helper namespace %s: %v\n", pe.Namespace, cerr)
+					}
+				}()
+				o.Helpers = pe
+			}
+			pt, err := runner.TracePod(ctx, o)
 			if pt == nil || pt.Result == nil {
 				return err
 			}
-			out := traceOutput{Schema: TraceSchema, Pod: f.ns + "/" + f.pod, Container: f.container, ContainerID: pt.ContainerID, Command: f.command,
-				Cgroup: pt.Result.Cgroup, Kernel: pt.Result.Syscalls, Dropped: pt.Result.Dropped(), Outputs: pt.Outputs}
+			out := traceOutput{Schema: TraceSchema, Pod: f.ns + "/" + f.pod, Container: f.container, ContainerID: pt.ContainerID, Node: pt.Node, Command: f.command,
+				Cgroup: pt.Result.Cgroup, Kernel: pt.Result.Syscalls, Dropped: pt.Result.Dropped(), Outputs: pt.Outputs, Notes: pt.Notes}
 			for _, sr := range pt.Result.Syscalls {
 				if sr.Calls > 0 {
 					rep := trace.ProbeReport(pt.Result, sr.Syscall, pt.Windows, probe.Env{})
@@ -105,8 +130,9 @@ func newTraceCmd(g *globals) *cobra.Command {
 	fs.DurationVar(&f.duration, "duration", 0, "trace the container's processes this long (instead of a command)")
 	fs.IntVar(&f.runs, "runs", 1, "with a command: how many times to run it (an iteration each)")
 	fs.StringVar(&f.name, "name", defaultClusterName, "kind cluster the pod is on")
-	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "a cluster pvreboot did not create, from this kubeconfig (its pod must run on this host's kernel)")
+	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "a cluster pvreboot did not create, from this kubeconfig (traced by a node helper pod)")
 	fs.StringVar(&f.context, "context", "", "kubeconfig context")
+	fs.StringVar(&f.probeImage, "probe-image", "", "image of the node helper pod that runs the tracer (with --kubeconfig/--context; made by pvreboot image probe --push)")
 	fs.StringVarP(&f.output, "output", "o", "text", "output format: text or json")
 	return cmd
 }
@@ -121,6 +147,7 @@ func syscallList() []string {
 
 type traceFlags struct {
 	podRef, ns, pod, container, name, kubeconfig, context, output string
+	probeImage                                                    string
 	syscalls                                                      []string
 	calls                                                         []trace.Syscall
 	duration                                                      time.Duration
@@ -167,6 +194,10 @@ func (f *traceFlags) check(fs *pflag.FlagSet, dash int, args []string) error {
 		return exitcode.Usagef("--kubeconfig: empty")
 	case fs.Changed("context") && f.context == "":
 		return exitcode.Usagef("--context: empty")
+	case f.existing() && f.probeImage == "":
+		return exitcode.Usagef("--probe-image: required with --kubeconfig or --context (the tracer runs in a node helper pod; push one with `pvreboot image probe --push REF`)")
+	case !f.existing() && f.probeImage != "":
+		return exitcode.Usagef("--probe-image: only with --kubeconfig or --context (on kind the tracer runs on this host)")
 	}
 	if len(f.command) > 0 && !strings.HasPrefix(f.command[0], "/") {
 		return exitcode.Usagef("command: %q must be an absolute path in the container (it is run without a shell)", f.command[0])
@@ -176,15 +207,19 @@ func (f *traceFlags) check(fs *pflag.FlagSet, dash int, args []string) error {
 		return exitcode.UsageError(fmt.Errorf("--syscalls: %w", err))
 	}
 	f.ns, f.pod, f.calls = ns, name, calls
-	if f.kubeconfig == "" && f.context == "" {
+	if !f.existing() {
 		return checkClusterName(f.name)
 	}
 	return nil
 }
 
+// existing reports whether the pod's cluster comes from a kubeconfig (the
+// tracer then runs in a node helper pod), not the kind cluster --name.
+func (f *traceFlags) existing() bool { return f.kubeconfig != "" || f.context != "" }
+
 // client reaches the pod's cluster: the kind cluster --name, or a kubeconfig.
 func (f *traceFlags) client(ctx context.Context, g *globals) (*rest.Config, kubernetes.Interface, error) {
-	if f.kubeconfig != "" || f.context != "" {
+	if f.existing() {
 		var paths []string
 		if f.kubeconfig != "" {
 			paths = []string{f.kubeconfig}
@@ -205,7 +240,11 @@ func (f *traceFlags) client(ctx context.Context, g *globals) (*rest.Config, kube
 // writeTraceText prints what the kernel counted per syscall and, for the
 // calls of each report, the strace -T-like list (up to 64 calls).
 func writeTraceText(w io.Writer, out traceOutput, res *trace.Result) error {
-	fmt.Fprintf(w, "trace of %s (container %.12s, cgroup v%d %s) for %s\n", out.Pod, out.ContainerID, out.Cgroup.Version, out.Cgroup.Path, res.Duration.Round(time.Millisecond))
+	where := ""
+	if out.Node != "" {
+		where = " on node " + out.Node
+	}
+	fmt.Fprintf(w, "trace of %s%s (container %.12s, cgroup v%d %s) for %s\n", out.Pod, where, out.ContainerID, out.Cgroup.Version, out.Cgroup.Path, res.Duration.Round(time.Millisecond))
 	fmt.Fprintf(w, "%-16s %8s %8s %12s %10s %10s %10s %8s\n", "syscall", "calls", "errors", "bytes", "p50", "p99", "max", "dropped")
 	for _, sr := range out.Kernel {
 		if sr.Calls == 0 {
@@ -229,6 +268,9 @@ func writeTraceText(w io.Writer, out traceOutput, res *trace.Result) error {
 	}
 	if out.Dropped > 0 {
 		fmt.Fprintf(w, "WARNING: %d calls have no per-call sample (ring buffer full); the counts above include them\n", out.Dropped)
+	}
+	for _, n := range out.Notes {
+		fmt.Fprintf(w, "note: %s\n", n)
 	}
 	return nil
 }

@@ -26,6 +26,9 @@ func TestTraceBadInputExits2(t *testing.T) {
 		{name: "zero runs", args: []string{"trace", "--pod", "ns/p", "--runs", "0", "--", "/bin/true"}, want: "--runs: 0 is not 1 to 1000"},
 		{name: "bad output", args: []string{"trace", "--pod", "ns/p", "-o", "yaml", "--duration", "1s"}, want: `--output: unknown format "yaml"`},
 		{name: "bad container", args: []string{"trace", "--pod", "ns/p", "--container", "Bad!", "--duration", "1s"}, want: `--container: "Bad!"`},
+		{name: "kubeconfig without probe image", args: []string{"trace", "--pod", "ns/p", "--kubeconfig", "/nonexistent/kc", "--duration", "1s"}, want: "--probe-image: required with --kubeconfig or --context"},
+		{name: "context without probe image", args: []string{"trace", "--pod", "ns/p", "--context", "lab", "--duration", "1s"}, want: "--probe-image: required with --kubeconfig or --context"},
+		{name: "probe image on kind", args: []string{"trace", "--pod", "ns/p", "--probe-image", "probe:1", "--duration", "1s"}, want: "--probe-image: only with --kubeconfig or --context"},
 		{name: "bad cluster name", args: []string{"trace", "--pod", "ns/p", "--name", "Lab_1", "--duration", "1s"}, want: `--name: "Lab_1" is not a kind cluster name`},
 	}
 	for _, tt := range tests {
