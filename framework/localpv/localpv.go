@@ -244,6 +244,16 @@ func (p *Provisioner) runSteps(ctx context.Context, node string, steps []step) e
 	return nil
 }
 
+// missingProgram reports whether a node command failed because its program
+// is not on the node: env(1)'s answer through the helper pod, the runtime's
+// through docker exec, or a shell's.
+func missingProgram(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "executable file not found") ||
+		strings.Contains(msg, "No such file or directory") && strings.Contains(msg, "exit code 127") ||
+		strings.Contains(msg, "command not found")
+}
+
 // writeFile is the step that writes content to a file on the node: the
 // content through stdin, the path as an argv value (kind's way).
 func writeFile(dst, content string) step {
@@ -276,10 +286,20 @@ func (p *Provisioner) backing(ctx context.Context, v *Volume) error {
 		if err != nil {
 			return err
 		}
-		return p.runSteps(ctx, v.Node, []step{
+		if err := p.runSteps(ctx, v.Node, []step{
 			{argv: []string{"mkdir", "-p", "--", v.Path}},
 			{argv: []string{"truncate", "-s", strconv.FormatInt(v.SizeBytes, 10), "--", v.Image}},
-			{argv: append(mkfs, "--", v.Image)},
+		}); err != nil {
+			return err
+		}
+		if err := p.run(ctx, v.Node, append(mkfs, "--", v.Image)...); err != nil {
+			if missingProgram(err) {
+				return fmt.Errorf("node %s has no %s (kind's standard node image carries the tools of ext4 only: use fsType ext4 there, "+
+					"or the node image pvreboot builds, which has xfsprogs and btrfs-progs): %w", v.Node, mkfs[0], err)
+			}
+			return err
+		}
+		return p.runSteps(ctx, v.Node, []step{
 			{argv: scriptArgv(scriptLoopNodes, loopNodesSpare)},
 			writeFile("/etc/systemd/system/"+v.Unit, unit),
 			{argv: []string{"systemctl", "daemon-reload"}},

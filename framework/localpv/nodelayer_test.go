@@ -275,3 +275,40 @@ func TestScriptsUnderSh(t *testing.T) {
 		t.Errorf("the hostile unit did not reach systemctl as one literal argument; calls:\n%s", calls)
 	}
 }
+
+// missingTool is a NodeRunner on whose nodes the program tool is not.
+type missingTool struct {
+	recorder
+	tool, answer string
+}
+
+func (m *missingTool) NodeExec(ctx context.Context, node string, stdin io.Reader, argv ...string) ([]byte, error) {
+	if _, err := m.recorder.NodeExec(ctx, node, stdin, argv...); err != nil {
+		return nil, err
+	}
+	if len(argv) > 0 && argv[0] == m.tool {
+		return []byte(m.answer), errors.New(m.answer)
+	}
+	return nil, nil
+}
+
+// A filesystem whose mkfs the node lacks (xfs on kind's standard image) is
+// an error that names the node, the program and the way out.
+func TestMissingMkfsSaysWhy(t *testing.T) {
+	t.Parallel()
+	for name, answer := range map[string]string{
+		"helper pod":  "on node kind-worker: command terminated with exit code 127: /usr/bin/env: 'mkfs.xfs': No such file or directory",
+		"docker exec": `OCI runtime exec failed: exec failed: unable to start container process: exec: "mkfs.xfs": executable file not found in $PATH`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			m := &missingTool{tool: "mkfs.xfs", answer: answer}
+			s := Spec{Run: "1a2b", Name: "data", Node: "kind-worker", Backing: Filesystem, FSType: "xfs", SizeBytes: 1 << 30,
+				StorageClass: "pvreboot-local", Namespace: "pvreboot-1a2b", Root: "/mnt/pvreboot"}
+			_, err := New(fake.NewClientset(), m, nil).Create(context.Background(), s)
+			if err == nil || !strings.Contains(err.Error(), "node kind-worker has no mkfs.xfs") || !strings.Contains(err.Error(), "use fsType ext4 there") {
+				t.Fatalf("Create: %v, want the node, the program and the way out", err)
+			}
+		})
+	}
+}
