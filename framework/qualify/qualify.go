@@ -230,6 +230,11 @@ func writeAtomic(path string, b []byte) error {
 	return os.Rename(tmp, path)
 }
 
+// nodeReadyTimeout bounds the wait, with nothing running, for a node of the
+// pool to be Ready (a cluster just made: its workers join after its control
+// plane is Ready).
+const nodeReadyTimeout = 5 * time.Minute
+
 // schedule runs the pending cases, at most Parallel at once, each on a free
 // Ready node of the pool (its own when the case is pinned).
 func (s *state) schedule(ctx context.Context, pending []int) {
@@ -242,6 +247,7 @@ func (s *state) schedule(ctx context.Context, pending []int) {
 		}
 	}
 	running := 0
+	var noneSince time.Time // since when no pool node has been Ready while idle
 	for len(pending) > 0 {
 		s.mu.Lock()
 		stopped := s.stopped
@@ -275,19 +281,36 @@ func (s *state) schedule(ctx context.Context, pending []int) {
 		idle := running == 0
 		s.mu.Unlock()
 		if pick < 0 {
+			var waitReady *time.Timer
 			if idle && s.noNodeEver(pending) {
-				s.mu.Lock()
-				for _, i := range pending {
-					s.q.Cases[i].Outcome, s.q.Cases[i].Error = report.OutcomeError, "no Ready node of the pool can take it: "+strings.Join(s.o.Nodes, ", ")
+				// A cluster just made has its control plane Ready before its
+				// workers: wait for one, bounded.
+				if noneSince.IsZero() {
+					noneSince = time.Now()
+					fmt.Fprintf(s.o.Progress, "waiting up to %s for a Ready node of the pool (%s)\n", nodeReadyTimeout, strings.Join(s.o.Nodes, ", "))
 				}
-				s.mu.Unlock()
-				break
+				left := nodeReadyTimeout - time.Since(noneSince)
+				if left <= 0 {
+					s.mu.Lock()
+					for _, i := range pending {
+						s.q.Cases[i].Outcome, s.q.Cases[i].Error = report.OutcomeError,
+							fmt.Sprintf("no Ready node of the pool can take it (waited %s): %s", nodeReadyTimeout, strings.Join(s.o.Nodes, ", "))
+					}
+					s.mu.Unlock()
+					break
+				}
+				waitReady = time.NewTimer(left)
+			} else {
+				noneSince = time.Time{}
+				waitReady = time.NewTimer(time.Hour) // woken by next or a node change
 			}
 			select {
 			case <-next:
 			case <-s.nodes.Changed():
+			case <-waitReady.C:
 			case <-ctx.Done():
 			}
+			waitReady.Stop()
 			continue
 		}
 		i := pending[pick]

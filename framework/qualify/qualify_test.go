@@ -1,6 +1,7 @@
 package qualify
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -396,5 +397,36 @@ func TestCaseErrorIsErrored(t *testing.T) {
 	}
 	if q.Cases[0].Outcome != report.OutcomeError || !strings.Contains(q.Cases[0].Error, "boom") || q.Cases[1].Outcome != report.OutcomePassed || q.Pass {
 		t.Fatalf("cases %+v", q.Cases)
+	}
+}
+
+// A cluster just made has its control plane Ready before its workers: the
+// cases wait for a pool node to be Ready instead of erroring at once.
+func TestWaitsForAPoolNodeToBeReady(t *testing.T) {
+	t.Parallel()
+	c := fake.NewClientset()
+	for _, n := range workers {
+		if _, err := c.CoreV1().Nodes().Create(context.Background(), node(n, false), metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fr := &fakeRunner{client: c}
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		for _, n := range workers {
+			fr.setReady(context.Background(), n, true)
+		}
+	}()
+	p := plan(t, 2, workers, "")
+	var progress bytes.Buffer
+	q, err := Run(context.Background(), Options{Plan: p, Nodes: workers, Client: c, Runner: fr, OutputDir: t.TempDir(), Progress: &progress})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.Counts.Passed != 2 {
+		t.Fatalf("counts %+v, cases %+v", q.Counts, q.Cases)
+	}
+	if !strings.Contains(progress.String(), "waiting up to 5m0s for a Ready node of the pool (w1, w2, w3)") {
+		t.Errorf("progress does not say what it waits for:\n%s", progress.String())
 	}
 }
