@@ -227,8 +227,10 @@ func (s *apiserver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 }
 
-func TestNodeExecPassesStdinAndArgv(t *testing.T) {
-	t.Parallel()
+// testPodExec is a PodExec talking to a test apiserver that serves the
+// helper pod and its exec.
+func testPodExec(t *testing.T) (*apiserver, *PodExec) {
+	t.Helper()
 	as := &apiserver{}
 	srv := httptest.NewServer(as)
 	t.Cleanup(srv.Close)
@@ -238,7 +240,12 @@ func TestNodeExecPassesStdinAndArgv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &PodExec{Client: c, RESTConfig: rc, Namespace: "ns", Image: "probe:test"}
+	return as, &PodExec{Client: c, RESTConfig: rc, Namespace: "ns", Image: "probe:test"}
+}
+
+func TestNodeExecPassesStdinAndArgv(t *testing.T) {
+	t.Parallel()
+	as, p := testPodExec(t)
 	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
 	defer cancel()
 	out, err := p.NodeExec(ctx, "node.one", strings.NewReader("file body; $(not a command)"), "cp", "/dev/stdin", "/etc/pvreboot/x")
@@ -264,15 +271,7 @@ func TestNodeExecPassesStdinAndArgv(t *testing.T) {
 // a conversation with the trace agent needs.
 func TestHelperExecStreams(t *testing.T) {
 	t.Parallel()
-	as := &apiserver{}
-	srv := httptest.NewServer(as)
-	t.Cleanup(srv.Close)
-	rc := &rest.Config{Host: srv.URL, ContentConfig: rest.ContentConfig{ContentType: "application/json"}}
-	c, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &PodExec{Client: c, RESTConfig: rc, Namespace: "ns", Image: "probe:test"}
+	as, p := testPodExec(t)
 	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
 	defer cancel()
 	inR, inW := io.Pipe()

@@ -27,6 +27,27 @@ func needRoot(t testing.TB) {
 
 // testCgroup makes a cgroup for the test in the hierarchy ("unified" or a
 // v1 controller) and removes it at the end.
+// pidsCgroups makes a test cgroup in the pids hierarchy (which the tracer
+// uses on this host) and returns it, this process's own cgroup (home), and
+// a function moving this process into a cgroup's directory.
+func pidsCgroups(t *testing.T) (cg, home Cgroup, move func(dir string)) {
+	t.Helper()
+	cg = testCgroup(t, "pids")
+	home, err := CgroupOfPID("/proc", os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if home.Controller != "pids" {
+		t.Skipf("this host's cgroup for tracing is %s, not pids", home.Controller)
+	}
+	move = func(dir string) {
+		if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(os.Getpid())), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return cg, home, move
+}
+
 func testCgroup(t testing.TB, hierarchy string) Cgroup {
 	t.Helper()
 	mounts, err := cgroupMounts("/proc")
@@ -165,19 +186,7 @@ func TestTraceExclude(t *testing.T) {
 	}
 	for _, n := range []int{1, maxExcludeImm + 4} {
 		t.Run(fmt.Sprintf("exclude=%d", n), func(t *testing.T) {
-			cg := testCgroup(t, "pids")
-			home, err := CgroupOfPID("/proc", os.Getpid())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if home.Controller != "pids" {
-				t.Skipf("this host's cgroup for tracing is %s, not pids", home.Controller)
-			}
-			move := func(dir string) {
-				if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(os.Getpid())), 0); err != nil {
-					t.Fatal(err)
-				}
-			}
+			cg, home, move := pidsCgroups(t)
 			move(cg.Dir)
 			defer move(home.Dir)
 			exclude := []int{os.Getpid()}
@@ -233,19 +242,7 @@ func TestTraceManyCalls(t *testing.T) {
 	const calls = 20000
 	for _, ring := range []int{DefaultRingBytes, os.Getpagesize()} {
 		t.Run(fmt.Sprintf("ring=%d", ring), func(t *testing.T) {
-			cg := testCgroup(t, "pids")
-			home, err := CgroupOfPID("/proc", os.Getpid())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if home.Controller != "pids" {
-				t.Skipf("this host's cgroup for tracing is %s, not pids", home.Controller)
-			}
-			move := func(dir string) {
-				if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(os.Getpid())), 0); err != nil {
-					t.Fatal(err)
-				}
-			}
+			cg, home, move := pidsCgroups(t)
 			zero, err := os.Open("/dev/zero")
 			if err != nil {
 				t.Fatal(err)
@@ -299,19 +296,7 @@ func TestTraceManyCalls(t *testing.T) {
 // calls made outside must not count and those made back inside must.
 func TestTraceMoves(t *testing.T) {
 	needRoot(t)
-	cg := testCgroup(t, "pids")
-	home, err := CgroupOfPID("/proc", os.Getpid())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if home.Controller != "pids" {
-		t.Skipf("this host's cgroup for tracing is %s, not pids", home.Controller)
-	}
-	move := func(dir string) {
-		if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(os.Getpid())), 0); err != nil {
-			t.Fatal(err)
-		}
-	}
+	cg, home, move := pidsCgroups(t)
 	defer move(home.Dir)
 	zero, err := os.Open("/dev/zero")
 	if err != nil {
