@@ -145,6 +145,18 @@ const (
 // the generation on, so that every thread's cached finding is looked at
 // again. On a host a move is rare; a syscall is not.
 func genProgram() asm.Instructions {
+	return append(lookupGen(),
+		asm.JEq.Imm(asm.R0, 0, "out"),
+		asm.Mov.Imm(asm.R1, 1),
+		asm.StoreXAdd(asm.R0, asm.R1, asm.DWord),
+		asm.Mov.Imm(asm.R0, 0).WithSymbol("out"),
+		asm.Return(),
+	)
+}
+
+// lookupGen looks up the generation (key 0 of mapGen): R0 points at it,
+// or is 0. It uses the word at RFP-4.
+func lookupGen() asm.Instructions {
 	return asm.Instructions{
 		asm.Mov.Imm(asm.R1, 0),
 		asm.StoreMem(asm.RFP, -4, asm.R1, asm.Word),
@@ -152,11 +164,6 @@ func genProgram() asm.Instructions {
 		asm.Mov.Reg(asm.R2, asm.RFP),
 		asm.Add.Imm(asm.R2, -4),
 		asm.FnMapLookupElem.Call(),
-		asm.JEq.Imm(asm.R0, 0, "out"),
-		asm.Mov.Imm(asm.R1, 1),
-		asm.StoreXAdd(asm.R0, asm.R1, asm.DWord),
-		asm.Mov.Imm(asm.R0, 0).WithSymbol("out"),
-		asm.Return(),
 	}
 }
 
@@ -189,16 +196,12 @@ func enterProgram(c programConfig) asm.Instructions {
 			asm.Ja.Label("gen"),
 		)
 	}
-	in = append(in,
-		// The generation is read before the cgroup: a move while the
-		// cgroup is looked at leaves the finding out of date, never
-		// a stale finding up to date.
-		asm.Mov.Imm(asm.R1, 0).WithSymbol("gen"),
-		asm.StoreMem(asm.RFP, -4, asm.R1, asm.Word),
-		asm.LoadMapPtr(asm.R1, 0).WithReference(mapGen),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, -4),
-		asm.FnMapLookupElem.Call(),
+	// The generation is read before the cgroup: a move while the cgroup is
+	// looked at leaves the finding out of date, never a stale finding up to
+	// date.
+	gen := lookupGen()
+	gen[0] = gen[0].WithSymbol("gen")
+	in = append(append(in, gen...),
 		asm.JEq.Imm(asm.R0, 0, "out"),
 		asm.LoadMem(rGen, asm.R0, 0, asm.DWord),
 		asm.FnGetCurrentTaskBtf.Call(),
