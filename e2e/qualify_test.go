@@ -32,7 +32,7 @@ var _ = Describe("pvreboot qualify", Ordered, Serial, Label("kind", "disruptive"
 		bin, dir  string
 		state     string
 		workers   []string
-		planFor   func(name, matrix, extra string) string
+		planFor   func(name, reboot, matrix, extra string) string
 		runPlan   func(ctx context.Context, plan, out string) (int, string)
 		readQual  func(out string) *report.Qualification
 		clusterNm string
@@ -52,7 +52,8 @@ var _ = Describe("pvreboot qualify", Ordered, Serial, Label("kind", "disruptive"
 		out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "../cmd/pvreboot").CombinedOutput()
 		Expect(err).NotTo(HaveOccurred(), string(out))
 		// A small copy (64 MiB, one cycle) keeps each case near half a minute.
-		planFor = func(name, matrix, extra string) string {
+		// reboot adds fields to the base scenario's reboot.
+		planFor = func(name, reboot, matrix, extra string) string {
 			GinkgoHelper()
 			p := fmt.Sprintf(`apiVersion: pvreboot.dev/v1alpha1
 kind: Qualification
@@ -68,13 +69,13 @@ spec:
           kind: {name: %s, config: %s}
         volumes: [{name: data, backing: filesystem, fsType: ext4, size: 1Gi}]
         workload: {method: sendfile, fileSize: 64Mi, chunkSize: 16Mi, iterations: 5, cache: cold}
-        reboot: {method: kind-restart, timeout: 5m}
+        reboot: {method: kind-restart, timeout: 5m%s}
         budgets:
         - {phase: after-reboot, metric: p50, relativeTo: baseline, maxRatio: 3.0}
         - {phase: after-recreate, metric: p50, relativeTo: baseline, maxRatio: 3.0}
   matrix: %s
   nodes: {names: [%s]}
-%s`, name, name, clusterNm, cfg.KindConfig, matrix, strings.Join(workers, ", "), extra)
+%s`, name, name, clusterNm, cfg.KindConfig, reboot, matrix, strings.Join(workers, ", "), extra)
 			f := filepath.Join(dir, name+".yaml")
 			Expect(os.WriteFile(f, []byte(p), 0o644)).To(Succeed())
 			return f
@@ -115,7 +116,7 @@ spec:
 
 	It("fails exactly the case with a fault (exit 1), stops there with failFast, and a re-run resumes", func(ctx SpecContext) {
 		// The io-throttle case comes first: failFast skips the other two.
-		plan := planFor("q-fault", "{method: [sendfile], fault: [io-throttle, none], include: [{method: readwrite}]}", "  parallel: 1\n  failFast: true\n")
+		plan := planFor("q-fault", "", "{method: [sendfile], fault: [io-throttle, none], include: [{method: readwrite}]}", "  parallel: 1\n  failFast: true\n")
 		out := filepath.Join(cfg.Artifacts, "qualify-fault")
 		_ = os.RemoveAll(out)
 		code, _ := runPlan(ctx, plan, out)
@@ -141,7 +142,9 @@ spec:
 	}, SpecTimeout(2*qualifyTimeout))
 
 	It("finishes the remaining cases after being killed midway, and leaves nothing behind", func(ctx SpecContext) {
-		plan := planFor("q-kill", "{method: [sendfile, readwrite, copy_file_range]}", "  parallel: 1\n")
+		// Each node stays down 15 s: the kill lands while a node is down,
+		// the worst moment.
+		plan := planFor("q-kill", ", down: 15s", "{method: [sendfile, readwrite, copy_file_range]}", "  parallel: 1\n")
 		out := filepath.Join(cfg.Artifacts, "qualify-kill")
 		_ = os.RemoveAll(out)
 		cmd := exec.Command(bin, "qualify", plan, "--image", cfg.NodeImage, "--probe-image", cfg.ProbeImage, "--output-dir", out)
@@ -152,28 +155,51 @@ spec:
 		Expect(cmd.Start()).To(Succeed())
 		exited := make(chan error, 1)
 		go func() { exited <- cmd.Wait() }()
-		// Killed once the second case has measured its baseline: its
-		// namespace, PV and backing exist, its node is up.
-		baselineDone := regexp.MustCompile(`\[readwrite\] \[ *[0-9.]+s\] baseline: canary file and measurement: done`)
+		// Killed while the second case's node is down: its namespace, PV
+		// and backing exist, and its node container is stopped.
+		rebooting := regexp.MustCompile(`\[readwrite\] \[ *[0-9.]+s\] rebooting (\S+) \(kind-restart\)`)
+		var node string
 		Eventually(ctx, func() (bool, error) {
 			select {
 			case err := <-exited:
-				return false, StopTrying(fmt.Sprintf("the qualification ended (%v) before the second case's baseline was seen", err))
+				return false, StopTrying(fmt.Sprintf("the qualification ended (%v) before the second case's reboot was seen", err))
 			default:
 			}
-			return baselineDone.MatchString(stderr.String()), nil
-		}).WithTimeout(qualifyTimeout).WithPolling(time.Second).Should(BeTrue())
+			m := rebooting.FindStringSubmatch(stderr.String())
+			if m == nil {
+				return false, nil
+			}
+			node = m[1]
+			return containerRunning(ctx, node) == "false", nil
+		}).WithTimeout(qualifyTimeout).WithPolling(250 * time.Millisecond).Should(BeTrue())
 		Expect(cmd.Process.Signal(syscall.SIGKILL)).To(Succeed())
 		<-exited
 		fmt.Fprint(GinkgoWriter, stderr.String())
 		q := readQual(out)
 		Expect(q.Counts.Passed).To(Equal(1), "one case finished before the kill: %+v", q.Cases)
-		By("running it again")
+		Consistently(ctx, func() string { return containerRunning(ctx, node) }).WithTimeout(20*time.Second).WithPolling(2*time.Second).
+			Should(Equal("false"), "the kill left node %s down (nobody else starts it)", node)
+		By("running it again: the node the killed run left down is started, not the cluster replaced")
 		code, after := runPlan(ctx, plan, out)
 		Expect(code).To(Equal(0))
 		Expect(after).To(ContainSubstring("left run"))
+		Expect(after).To(MatchRegexp(`node %s: started its stopped container again \(run [0-9a-f]+ died during its kind-restart reboot\)`, regexp.QuoteMeta(node)))
+		Expect(after).NotTo(ContainSubstring("Replacing kind cluster"))
 		q = readQual(out)
 		Expect(q.Counts).To(Equal(report.Counts{Passed: 3, Resumed: 1}))
 		nothingLeft(ctx)
+		for _, n := range append([]string{clusterNm + "-control-plane"}, workers...) {
+			Expect(containerRunning(ctx, n)).To(Equal("true"), "node container %s", n)
+		}
 	}, SpecTimeout(2*qualifyTimeout))
 })
+
+// containerRunning is a container's State.Running ("true", "false"), or
+// the error.
+func containerRunning(ctx context.Context, name string) string {
+	out, err := exec.CommandContext(ctx, "docker", "inspect", "--format", "{{.State.Running}}", name).CombinedOutput()
+	if err != nil {
+		return fmt.Sprintf("docker inspect %s: %v: %s", name, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}

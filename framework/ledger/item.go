@@ -32,11 +32,16 @@ const (
 	// names the change, Node is required, and Detail holds the fault's type
 	// (DetailFault) and what undoing it needs.
 	KindFault = "fault"
+	// KindReboot is a node the run is rebooting (Name and Node are the
+	// node), recorded before the reboot is issued and forgotten once the
+	// node is back: a run that dies half way must not leave it down.
+	// Detail holds the method (DetailMethod) and the rebooter's journal.
+	KindReboot = "reboot"
 )
 
 // Kinds returns the kinds an Item may have, in a fresh slice.
 func Kinds() []string {
-	return []string{KindNamespace, KindPV, KindStorageClass, KindHelperNamespace, KindBacking, KindCordon, KindFault}
+	return []string{KindNamespace, KindPV, KindStorageClass, KindHelperNamespace, KindBacking, KindCordon, KindFault, KindReboot}
 }
 
 // Keys of Item.Detail that pvreboot writes for a backing. Path, Image and
@@ -49,7 +54,8 @@ const (
 	DetailUnit         = "unit"    // the systemd mount unit or loop service
 	DetailRoot         = "root"    // the directory the backing lives under, e.g. /mnt/pvreboot
 	DetailKubeletLoops = "kubeletLoops"
-	DetailFault        = "fault" // a fault item's fault type
+	DetailFault        = "fault"  // a fault item's fault type
+	DetailMethod       = "method" // a reboot item's reboot method
 )
 
 // Limits on what one ledger holds. The items are one Lease annotation, and
@@ -143,7 +149,7 @@ func (i Item) Validate() error {
 		if msgs := validation.IsDNS1123Label(i.Name); len(msgs) > 0 {
 			errs = append(errs, fmt.Errorf("name %q: not a DNS-1123 label (%s)", i.Name, msgs[0]))
 		}
-	case KindPV, KindStorageClass, KindBacking, KindCordon, KindFault:
+	case KindPV, KindStorageClass, KindBacking, KindCordon, KindFault, KindReboot:
 		if msgs := validation.IsDNS1123Subdomain(i.Name); len(msgs) > 0 {
 			errs = append(errs, fmt.Errorf("name %q: not a DNS-1123 subdomain (%s)", i.Name, msgs[0]))
 		}
@@ -154,11 +160,14 @@ func (i Item) Validate() error {
 		if msgs := validation.IsDNS1123Subdomain(i.Node); len(msgs) > 0 {
 			errs = append(errs, fmt.Errorf("node %q: not a DNS-1123 subdomain (%s)", i.Node, msgs[0]))
 		}
-	} else if i.Kind == KindBacking || i.Kind == KindFault {
+	} else if i.Kind == KindBacking || i.Kind == KindFault || i.Kind == KindReboot {
 		errs = append(errs, fmt.Errorf("a %s needs its node", i.Kind))
 	}
 	if i.Kind == KindFault && i.Detail[DetailFault] == "" {
 		errs = append(errs, errors.New("a fault needs its type (detail fault)"))
+	}
+	if i.Kind == KindReboot && (i.Node != i.Name || i.Detail[DetailMethod] == "") {
+		errs = append(errs, errors.New("a reboot names its node twice (name and node) and its method (detail method)"))
 	}
 	if len(i.Detail) > maxDetailKeys {
 		errs = append(errs, fmt.Errorf("detail: %d keys, want at most %d", len(i.Detail), maxDetailKeys))

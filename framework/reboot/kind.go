@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -32,7 +33,10 @@ type Event struct {
 // SIGRTMIN+3); Kill=true sends SIGKILL, a power cut.
 type KindContainer struct {
 	Docker []string
-	Kill   bool
+	// Cluster is the kind cluster of the nodes: Recover starts only a
+	// container labelled as one of its nodes (any kind node when empty).
+	Cluster string
+	Kill    bool
 	// Grace is how long a clean stop may take before Docker kills.
 	Grace time.Duration
 	// Down is how long the node stays stopped.
@@ -85,48 +89,93 @@ func (k KindContainer) endpoints(ctx context.Context, node string) (map[string]e
 	return nets, nil
 }
 
+// pin is a node container's address on one Docker network, as kept for
+// its restart: in the run's ledger (the journal) and between its stop and
+// start.
+type pin struct {
+	Network string   `json:"network"`
+	IP      string   `json:"ip"`
+	IP6     string   `json:"ip6,omitempty"`
+	Aliases []string `json:"aliases,omitempty"`
+}
+
+// pins are the addresses of the running node container's endpoints.
+func pins(nets map[string]endpoint) []pin {
+	var out []pin
+	for _, name := range slices.Sorted(maps.Keys(nets)) {
+		ep := nets[name]
+		if ep.IPAddress == "" {
+			continue
+		}
+		p := pin{Network: name, IP: ep.IPAddress, IP6: ep.GlobalIPv6Address}
+		for _, a := range ep.Aliases {
+			// Docker adds the short container ID itself.
+			if !strings.HasPrefix(a, "-") && !isShortID(a) {
+				p.Aliases = append(p.Aliases, a)
+			}
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
 // pinAddresses makes the stopped node container get its addresses back when
 // it starts: Docker otherwise gives a starting container the lowest free
 // address of the network, which after another cluster's nodes went is not
 // its own, and the cluster's pods, routes and certificates name the old one.
-// A network where the address cannot be pinned is connected again as it
-// was (the caller's check then reports a changed address); the node is
-// never left without its network.
-func (k KindContainer) pinAddresses(ctx context.Context, node string, nets map[string]endpoint) error {
-	for name, ep := range nets {
-		if ep.IPAddress == "" || (ep.IPAMConfig != nil && ep.IPAMConfig.IPv4Address == ep.IPAddress) {
+// have is the container's attachment now: a network it is no longer on (a
+// run killed between disconnect and connect) is connected again. A network
+// where the address cannot be pinned is connected again as it was (the
+// caller's check then reports a changed address); the node is never left
+// without its network.
+func (k KindContainer) pinAddresses(ctx context.Context, node string, want []pin, have map[string]endpoint) error {
+	for _, p := range want {
+		ep, on := have[p.Network]
+		if on && ep.IPAMConfig != nil && ep.IPAMConfig.IPv4Address == p.IP {
 			continue
 		}
 		var aliases []string
-		for _, a := range ep.Aliases {
-			// Docker adds the short container ID itself.
-			if !strings.HasPrefix(a, "-") && !isShortID(a) {
-				aliases = append(aliases, "--alias", a)
+		for _, a := range p.Aliases {
+			aliases = append(aliases, "--alias", a)
+		}
+		if on {
+			if _, err := k.docker(ctx, "network", "disconnect", p.Network, node); err != nil {
+				return fmt.Errorf("pin the address of %s on network %s: disconnect: %w", node, p.Network, err)
 			}
 		}
-		if _, err := k.docker(ctx, "network", "disconnect", name, node); err != nil {
-			return fmt.Errorf("pin the address of %s on network %s: disconnect: %w", node, name, err)
+		argv := []string{"network", "connect", "--ip", p.IP}
+		if p.IP6 != "" {
+			argv = append(argv, "--ip6", p.IP6)
 		}
-		pin := []string{"network", "connect", "--ip", ep.IPAddress}
-		if ep.GlobalIPv6Address != "" {
-			pin = append(pin, "--ip6", ep.GlobalIPv6Address)
-		}
-		pin = append(append(pin, aliases...), name, node)
-		_, err := k.docker(ctx, pin...)
+		argv = append(append(argv, aliases...), p.Network, node)
+		_, err := k.docker(ctx, argv...)
 		if err == nil {
 			if k.Log != nil {
-				k.Log.Info("pinned the node's address for its restart", "node", node, "network", name, "ip", ep.IPAddress)
+				k.Log.Info("pinned the node's address for its restart", "node", node, "network", p.Network, "ip", p.IP)
 			}
 			continue
 		}
-		if _, rerr := k.docker(ctx, append(append([]string{"network", "connect"}, aliases...), name, node)...); rerr != nil {
-			return fmt.Errorf("pin the address of %s on network %s: %w; connecting it again: %w", node, name, err, rerr)
+		if _, rerr := k.docker(ctx, append(append([]string{"network", "connect"}, aliases...), p.Network, node)...); rerr != nil {
+			return fmt.Errorf("pin the address of %s on network %s: %w; connecting it again: %w", node, p.Network, err, rerr)
 		}
 		if k.Log != nil {
-			k.Log.Warn("could not pin the node's address for its restart", "node", node, "network", name, "ip", ep.IPAddress, "err", err)
+			k.Log.Warn("could not pin the node's address for its restart", "node", node, "network", p.Network, "ip", p.IP, "err", err)
 		}
 	}
 	return nil
+}
+
+// spareLoops leaves the host's kernel free loop devices for the node's
+// boot (see SpareLoops).
+func (k KindContainer) spareLoops(node string) {
+	if k.SpareLoops <= 0 {
+		return
+	}
+	if added, err := SpareLoopDevices(k.SpareLoops); err != nil && k.Log != nil {
+		k.Log.Warn("the node's loop mounts may fail at boot", "node", node, "err", err)
+	} else if added > 0 && k.Log != nil {
+		k.Log.Info("added spare loop devices before the node starts", "node", node, "added", added)
+	}
 }
 
 // isShortID reports whether s looks like a 12-digit container ID.
@@ -182,16 +231,10 @@ func (k KindContainer) Reboot(ctx context.Context, node string) (Event, error) {
 		case <-t.C:
 		}
 	}
-	if err := k.pinAddresses(octx, node, nets); err != nil {
+	if err := k.pinAddresses(octx, node, pins(nets), nets); err != nil {
 		return ev, fmt.Errorf("reboot node %q: %w", node, err)
 	}
-	if k.SpareLoops > 0 {
-		if added, err := SpareLoopDevices(k.SpareLoops); err != nil && k.Log != nil {
-			k.Log.Warn("the node's loop mounts may fail at boot", "node", node, "err", err)
-		} else if added > 0 && k.Log != nil {
-			k.Log.Info("added spare loop devices before the node starts", "node", node, "added", added)
-		}
-	}
+	k.spareLoops(node)
 	if _, err := k.docker(octx, "start", node); err != nil {
 		return ev, fmt.Errorf("reboot node %q: start: %w", node, err)
 	}

@@ -77,7 +77,7 @@ func Existing(ctx context.Context, s *scenario.Scenario, es ExistingSetup) (Conf
 		if kindCluster == "" {
 			rb = unavailable{method: m + " (node " + node.Name + " is not a kind node)"}
 		} else {
-			rb = reboot.KindContainer{Kill: m == scenario.RebootKindKill, Down: s.Spec.Reboot.Down.Duration, Log: es.Log}
+			rb = reboot.KindContainer{Cluster: kindCluster, Kill: m == scenario.RebootKindKill, Down: s.Spec.Reboot.Down.Duration, Log: es.Log}
 		}
 	case scenario.RebootCommand:
 		rb = reboot.Command{Argv: s.Spec.Reboot.Command.Argv, Lookup: nodeLookup(c.Client)}

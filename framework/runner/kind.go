@@ -64,7 +64,8 @@ func Kind(ctx context.Context, s *scenario.Scenario, ks KindSetup) (Config, *kin
 		image = ks.NodeImage
 	}
 	p := kindprovider.New(ks.Log, ks.Progress)
-	c, err := p.Create(ctx, kindprovider.CreateOptions{Name: k.Name, ConfigFile: cfgFile, Image: image, ResolveImage: ks.ResolveNodeImage, Reuse: true, ReplaceUnhealthy: true, WaitForReady: 3 * time.Minute})
+	c, err := p.Create(ctx, kindprovider.CreateOptions{Name: k.Name, ConfigFile: cfgFile, Image: image, ResolveImage: ks.ResolveNodeImage, Reuse: true, ReplaceUnhealthy: true, WaitForReady: 3 * time.Minute,
+		BeforeReuse: func(ctx context.Context, c *kindprovider.Cluster) error { return bringBackKindNodes(ctx, c, ks) }})
 	removeCfg() // Create has read it
 	if err != nil {
 		return Config{}, nil, err
@@ -79,7 +80,7 @@ func Kind(ctx context.Context, s *scenario.Scenario, ks KindSetup) (Config, *kin
 	var rb Rebooter
 	switch m := s.Spec.Reboot.Method; m {
 	case scenario.RebootKindRestart, scenario.RebootKindKill:
-		rb = reboot.KindContainer{Docker: c.Docker(), Kill: m == scenario.RebootKindKill, Down: s.Spec.Reboot.Down.Duration, Log: ks.Log,
+		rb = reboot.KindContainer{Docker: c.Docker(), Cluster: k.Name, Kill: m == scenario.RebootKindKill, Down: s.Spec.Reboot.Down.Duration, Log: ks.Log,
 			SpareLoops: spareLoops(ks)}
 	case scenario.RebootCommand:
 		rb = reboot.Command{Argv: s.Spec.Reboot.Command.Argv, Lookup: nodeLookup(client)}
@@ -105,6 +106,37 @@ func spareLoops(ks KindSetup) int {
 		return 0
 	}
 	return 16
+}
+
+// bringBackTimeout bounds looking, before a kind cluster is judged, for the
+// nodes dead runs left down: the API server may be down as well (a host
+// restart), and then the cluster is judged as it is.
+const bringBackTimeout = 2 * time.Minute
+
+// bringBackKindNodes starts the node containers of c that dead runs left
+// stopped during their reboots (their ledgers' reboot items), before the
+// cluster is judged. A run that holds such a node and whose heartbeat is
+// fresh (killed a moment ago) is waited for until its lease expires.
+func bringBackKindNodes(ctx context.Context, c *kindprovider.Cluster, ks KindSetup) error {
+	bctx, cancel := context.WithTimeout(ctx, bringBackTimeout)
+	defer cancel()
+	_, client, err := c.Client(bctx)
+	if err != nil {
+		return fmt.Errorf("look for nodes dead runs left down: %w", err)
+	}
+	said, err := BringBackNodes(bctx, client, KindRecoverer(c, ks))
+	for _, s := range said {
+		if ks.Progress != nil {
+			fmt.Fprintf(ks.Progress, "Kind cluster %q: %s\n", c.Name(), s)
+		}
+	}
+	return err
+}
+
+// KindRecoverer brings back the nodes of kind cluster c that dead runs left
+// down during their reboots (SweepOptions.Recover).
+func KindRecoverer(c *kindprovider.Cluster, ks KindSetup) reboot.Recoverer {
+	return reboot.KindContainer{Docker: c.Docker(), Cluster: c.Name(), Log: ks.Log, SpareLoops: spareLoops(ks)}
 }
 
 // kindConfigDir is where the built-in kind configs are in the configs

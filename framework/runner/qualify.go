@@ -127,7 +127,7 @@ func (c *CaseRunner) Sweep(ctx context.Context, runID string) error {
 		return err
 	}
 	_, err = Sweep(ctx, SweepOptions{Client: cfg.Client, Nodes: cfg.Nodes, NodeNames: c.Pool, Run: runID, StateDir: c.Template.StateDir,
-		KeepNamespaces: keepNamespaces(cfg)})
+		KeepNamespaces: keepNamespaces(cfg), Recover: recoverer(cfg)})
 	return err
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -899,6 +900,15 @@ func (r *Run) rebootOnce(ctx context.Context) error {
 			last.Notes = append(last.Notes, spans...)
 		}
 	}()
+	// Recorded before it is issued: a run that dies before the node is
+	// back leaves the sweep what it needs to bring it back.
+	down, err := r.rebootItem(rctx)
+	if err != nil {
+		return err
+	}
+	if err := r.record(ctx, down); err != nil {
+		return err
+	}
 	r.progress("rebooting %s (%s)", r.node, r.cfg.Rebooter.Method())
 	r.emit(RebootStarted, StepReboot, r.cfg.Rebooter.Method(), nil)
 	ev, err := r.cfg.Rebooter.Reboot(rctx, r.node)
@@ -925,6 +935,7 @@ func (r *Run) rebootOnce(ctx context.Context) error {
 		return err
 	}
 	r.emit(NodeBack, StepReboot, "", nil)
+	r.forget(ctx, down)
 	if rb.NotReadySeen == nil {
 		rb.Notes = append(rb.Notes, "the node never turned NotReady: it was down for less than the node monitor grace period; the proof of the reboot is the newer heartbeat and the restarted containers")
 	}
@@ -951,6 +962,27 @@ func (r *Run) rebootOnce(ctx context.Context) error {
 	rb.Notes = append(rb.Notes, r.takeOutages()...)
 	r.Result.Reboots = append(r.Result.Reboots, rb)
 	return nil
+}
+
+// recoverer is the configuration's rebooter when it can bring back a node
+// left down half way through a reboot, else nil.
+func recoverer(cfg Config) reboot.Recoverer {
+	rc, _ := cfg.Rebooter.(reboot.Recoverer)
+	return rc
+}
+
+// rebootItem is the ledger's record of the node's reboot, with what the
+// rebooter needs to bring the node back (reboot.Recoverer).
+func (r *Run) rebootItem(ctx context.Context) (ledger.Item, error) {
+	it := ledger.Item{Kind: ledger.KindReboot, Name: r.node, Node: r.node, Detail: map[string]string{ledger.DetailMethod: r.cfg.Rebooter.Method()}}
+	if rc := recoverer(r.cfg); rc != nil {
+		j, err := rc.Journal(ctx, r.node)
+		if err != nil {
+			return it, fmt.Errorf("reboot %s: %w", r.node, err)
+		}
+		maps.Copy(it.Detail, j)
+	}
+	return it, nil
 }
 
 // AfterReboot checks the canary and measures in the same pod.
@@ -1250,7 +1282,7 @@ func (r *Run) cleanup(ctx context.Context) error {
 	// What the ledger still names but is not there (recorded just before
 	// an interrupt stopped its creation) is forgotten; what is there stays.
 	if r.ledger != nil {
-		o := SweepOptions{Client: r.cfg.Client, Nodes: r.cfg.Nodes}
+		o := SweepOptions{Client: r.cfg.Client, Nodes: r.cfg.Nodes, Recover: recoverer(r.cfg)}
 		if nodeUp {
 			o.NodeNames = []string{r.node}
 		}

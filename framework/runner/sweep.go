@@ -14,6 +14,7 @@ import (
 	"github.com/pvreboot/pvreboot/framework/fault"
 	"github.com/pvreboot/pvreboot/framework/ledger"
 	"github.com/pvreboot/pvreboot/framework/localpv"
+	"github.com/pvreboot/pvreboot/framework/reboot"
 	"github.com/pvreboot/pvreboot/framework/wait"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -42,6 +43,10 @@ type SweepOptions struct {
 	StateDir string
 	// KeepNamespaces are never swept (the sweep's own node helpers).
 	KeepNamespaces []string
+	// Recover brings back a node a dead run left down during its reboot
+	// (a kind node's container stopped and never started); nil only
+	// checks that such a node is Ready again.
+	Recover reboot.Recoverer
 }
 
 // mine reports whether a run's leftovers are in the sweep's scope.
@@ -123,6 +128,10 @@ func Sweep(ctx context.Context, o SweepOptions) ([]Swept, error) {
 			}
 		}
 	}
+	// A node a dead run left down first: its pods cannot go, nor its
+	// volumes' node side, until it is back.
+	s, rebootsTried := recoverDeadReboots(ctx, o, records, live, &errs)
+	swept = append(swept, s...)
 	var stale []corev1.Namespace
 	why := map[string]string{}
 	for _, ns := range nss.Items {
@@ -242,7 +251,7 @@ func Sweep(ctx context.Context, o SweepOptions) ([]Swept, error) {
 			}
 		}
 	}
-	swept = append(swept, finishLedgers(ctx, o, prov, records, live, nodeLeft, faultHeld, &errs)...)
+	swept = append(swept, finishLedgers(ctx, o, prov, records, live, nodeLeft, faultHeld, rebootsTried, &errs)...)
 	return swept, errors.Join(errs...)
 }
 
@@ -362,7 +371,7 @@ func undoDeadFaults(ctx context.Context, o SweepOptions, records []ledger.Record
 // o.Run, a run whose ledger exists only in StateDir is finished too. A
 // fault change or backing of a held volume stays.
 func finishLedgers(ctx context.Context, o SweepOptions, prov *localpv.Provisioner, records []ledger.Record, live map[string]bool,
-	nodeLeft map[string]map[string]bool, held faultHolds, errs *[]error) []Swept {
+	nodeLeft map[string]map[string]bool, held faultHolds, rebootsTried map[string]bool, errs *[]error) []Swept {
 	var swept []Swept
 	for _, run := range deadRuns(o, records, live) {
 		l, err := ledger.Load(ctx, o.Client, o.StateDir, run)
@@ -381,6 +390,10 @@ func finishLedgers(ctx context.Context, o SweepOptions, prov *localpv.Provisione
 				// Tried once above: the change and its volume wait for the
 				// next sweep.
 				swept = append(swept, Swept{What: "ledger item", Name: it.String(), Why: "run " + run + " still holds it (a fault's change on it is not undone)"})
+				continue
+			case it.Kind == ledger.KindReboot && rebootsTried[run+" "+it.Node]:
+				// Tried once above: the node is not back.
+				swept = append(swept, Swept{What: "ledger item", Name: it.String(), Why: "run " + run + " still holds it (the node is not back)"})
 				continue
 			}
 			ok, err := itemGone(ctx, o, prov, it, nodeLeft)
@@ -446,6 +459,9 @@ func itemGone(ctx context.Context, o SweepOptions, prov *localpv.Provisioner, it
 		return err == nil || apierrors.IsNotFound(err), ignoreNotFound(err)
 	case ledger.KindFault:
 		return faultItemGone(ctx, o, it)
+	case ledger.KindReboot:
+		_, back, err := bringBack(ctx, o, it)
+		return back, err
 	case ledger.KindBacking:
 		if o.Nodes == nil || !slices.Contains(o.NodeNames, it.Node) {
 			return false, nil // needs the node: a sweep with it
@@ -632,4 +648,177 @@ func sweepNode(ctx context.Context, o SweepOptions, prov *localpv.Provisioner, n
 		}
 	}
 	return swept, left, errors.Join(errs...)
+}
+
+// nodeBackTimeout bounds the wait for a node the sweep started again: its
+// kubelet's first heartbeat.
+const nodeBackTimeout = 3 * time.Minute
+
+// recoverDeadReboots brings back the nodes dead runs left down during their
+// reboots and forgets those that are back. It returns the reboots tried
+// (run and node), back or not.
+func recoverDeadReboots(ctx context.Context, o SweepOptions, records []ledger.Record, live map[string]bool, errs *[]error) ([]Swept, map[string]bool) {
+	tried := map[string]bool{}
+	var swept []Swept
+	for _, run := range deadRuns(o, records, live) {
+		l, err := ledger.Load(ctx, o.Client, o.StateDir, run)
+		if err != nil {
+			continue // finishLedgers reports it
+		}
+		var back []ledger.Item
+		for _, it := range l.Items() {
+			if it.Kind != ledger.KindReboot {
+				continue
+			}
+			tried[run+" "+it.Node] = true
+			said, ok, err := bringBack(ctx, o, it)
+			if said != "" {
+				swept = append(swept, Swept{What: "node", Name: it.Node, Why: said + ": run " + run + " died during its " + it.Detail[ledger.DetailMethod] + " reboot"})
+			}
+			if err != nil {
+				*errs = append(*errs, fmt.Errorf("run %s died during its %s reboot of node %s: %w", run, it.Detail[ledger.DetailMethod], it.Node, err))
+				continue
+			}
+			if ok {
+				back = append(back, it)
+			}
+		}
+		if len(back) > 0 && !o.DryRun {
+			if err := l.Remove(ctx, back...); err != nil {
+				*errs = append(*errs, fmt.Errorf("run %s: %w", run, err))
+			}
+		}
+	}
+	return swept, tried
+}
+
+// bringBack starts a node a run left down during its reboot when
+// o.Recover can (dry: says it would), and reports whether the node is back:
+// Ready, with a heartbeat after the start when it was started here. A node
+// that is gone from the cluster counts as back (nothing to wait for).
+func bringBack(ctx context.Context, o SweepOptions, it ledger.Item) (said string, back bool, err error) {
+	method := it.Detail[ledger.DetailMethod]
+	started := time.Now()
+	if o.Recover != nil && o.Recover.Recovers(method) {
+		if said, err = o.Recover.Recover(ctx, it.Node, it.Detail, o.DryRun); err != nil {
+			return "", false, err
+		}
+	}
+	if said != "" && o.DryRun {
+		return said, false, nil
+	}
+	if said != "" {
+		wctx, cancel := context.WithTimeout(ctx, nodeBackTimeout)
+		defer cancel()
+		if _, err := wait.NodeRebooted(wctx, o.Client, it.Node, started, "", false); err != nil {
+			return said, false, fmt.Errorf("started, but not back: %w", err)
+		}
+		return said, true, nil
+	}
+	n, err := o.Client.CoreV1().Nodes().Get(ctx, it.Node, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return "", true, nil
+	case err != nil:
+		return "", false, err
+	case wait.NodeReadyStatus(n) != corev1.ConditionTrue:
+		return "", false, fmt.Errorf("node %s is not Ready (%s): bring it back, then sweep again", it.Node, wait.DescribeNode(n))
+	}
+	return "", true, nil
+}
+
+// BringBackNodes starts the nodes dead runs left down during their reboots
+// (their ledgers' reboot items that rc recovers) and says what it did. A
+// live run holding a node that is down is waited for: until the node is up
+// (its reboot went on) or its lease expires (a process killed a moment
+// ago), within ctx. The items stay for the sweep, which forgets them once
+// their nodes are Ready.
+func BringBackNodes(ctx context.Context, c kubernetes.Interface, rc reboot.Recoverer) ([]string, error) {
+	records, err := ledger.List(ctx, c)
+	if err != nil && records == nil {
+		return nil, fmt.Errorf("list runs' ledgers: %w", err)
+	}
+	var errs []error
+	if err != nil {
+		errs = append(errs, fmt.Errorf("list runs' ledgers: %w", err))
+	}
+	var said []string
+	for _, rec := range records {
+		if len(recoverable(rec, rc)) == 0 {
+			continue
+		}
+		if rec.Live(time.Now()) {
+			dead, err := awaitNodesOrDeath(ctx, c, rc, rec)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			if dead == nil {
+				continue
+			}
+			rec = *dead
+		}
+		for _, it := range recoverable(rec, rc) {
+			s, err := rc.Recover(ctx, it.Node, it.Detail, false)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("run %s died during its %s reboot of node %s: %w", rec.Run, it.Detail[ledger.DetailMethod], it.Node, err))
+				continue
+			}
+			if s != "" {
+				said = append(said, fmt.Sprintf("node %s: %s (run %s died during its %s reboot)", it.Node, s, rec.Run, it.Detail[ledger.DetailMethod]))
+			}
+		}
+	}
+	return said, errors.Join(errs...)
+}
+
+// awaitPoll is how often awaitNodesOrDeath looks again.
+const awaitPoll = 2 * time.Second
+
+// awaitNodesOrDeath waits while live run rec holds a node that is down:
+// it returns nil once none is (the run's reboot went on, or its ledger
+// closed), and the run's record once its lease expired with a node still
+// down.
+func awaitNodesOrDeath(ctx context.Context, c kubernetes.Interface, rc reboot.Recoverer, rec ledger.Record) (*ledger.Record, error) {
+	t := time.NewTicker(awaitPoll)
+	defer t.Stop()
+	for {
+		var down []string
+		for _, it := range recoverable(rec, rc) {
+			if s, err := rc.Recover(ctx, it.Node, it.Detail, true); err == nil && s != "" {
+				down = append(down, it.Node)
+			}
+		}
+		switch {
+		case len(down) == 0:
+			return nil, nil
+		case !rec.Live(time.Now()):
+			return &rec, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("node %s is down and live run %s (held by %s) holds it in its reboot: %w", strings.Join(down, ", "), rec.Run, rec.Holder, ctx.Err())
+		case <-t.C:
+		}
+		records, err := ledger.List(ctx, c)
+		if err != nil {
+			return nil, fmt.Errorf("list runs' ledgers: %w", err)
+		}
+		i := slices.IndexFunc(records, func(r ledger.Record) bool { return r.Run == rec.Run })
+		if i < 0 {
+			return nil, nil
+		}
+		rec = records[i]
+	}
+}
+
+// recoverable are the reboot items of rec that rc can bring back.
+func recoverable(rec ledger.Record, rc reboot.Recoverer) []ledger.Item {
+	var out []ledger.Item
+	for _, it := range rec.Items {
+		if it.Kind == ledger.KindReboot && rc.Recovers(it.Detail[ledger.DetailMethod]) {
+			out = append(out, it)
+		}
+	}
+	return out
 }

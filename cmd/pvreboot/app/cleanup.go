@@ -30,7 +30,8 @@ func newCleanupCmd(g *globals) *cobra.Command {
 			"progress always has its namespace; namespaces older than --older-than count as dead. Only objects\n" +
 			"labelled pvreboot.dev/owned and node files named pvreboot-<run>-* under /mnt/pvreboot are touched.\n" +
 			"On a kind cluster every node is swept; on another cluster only the nodes given with --node (through\n" +
-			"privileged helper pods from --probe-image).\n\n" +
+			"privileged helper pods from --probe-image). A kind node a dead run stopped during its reboot is\n" +
+			"started again first, on its own addresses; any other node it left down is reported.\n\n" +
 			"With --run, only that run's namespace, PVs and node backings are removed, whatever their age: the\n" +
 			"run is known to be dead (an interrupted run prints its ID and this command).",
 		Example: `  pvreboot cleanup --dry-run
@@ -99,6 +100,8 @@ func newCleanupCmd(g *globals) *cobra.Command {
 					o.NodeNames = names
 				}
 				o.Nodes = kc
+				// A node a dead run stopped during its reboot is started again.
+				o.Recover = runner.KindRecoverer(kc, runner.KindSetup{Log: g.logger(), RemoteEngine: remoteEngine(g.env["DOCKER_HOST"])})
 			}
 			o.StateDir = g.stateDir()
 			// Every run with a ledger, live or dead, and what it still holds.

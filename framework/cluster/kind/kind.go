@@ -79,6 +79,11 @@ type CreateOptions struct {
 	WaitForReady time.Duration
 	// Retain keeps failed nodes for debugging.
 	Retain bool
+	// BeforeReuse, with Reuse, is called on an existing cluster before it
+	// is judged: the runner starts there the nodes that dead runs left
+	// stopped during their reboots, which would otherwise have the cluster
+	// replaced. Its error is reported, and the cluster judged as it is.
+	BeforeReuse func(ctx context.Context, c *Cluster) error
 }
 
 // resolveImage sets Image from ResolveImage when it is empty.
@@ -173,6 +178,11 @@ func (p *Provider) Create(ctx context.Context, o CreateOptions) (*Cluster, error
 			return nil, fmt.Errorf("create kind cluster %q: a cluster of that name exists (delete it, or reuse it)", o.Name)
 		}
 		c := &Cluster{name: o.Name, p: p}
+		if o.BeforeReuse != nil {
+			if err := o.BeforeReuse(ctx, c); err != nil {
+				fmt.Fprintf(p.progress, "Kind cluster %q: %v\n", o.Name, err)
+			}
+		}
 		err := c.reusable(ctx, o)
 		if err == nil {
 			fmt.Fprintf(p.progress, "Reusing kind cluster %q: node image as asked, API server ready, every kubelet and controller reporting\n", o.Name)
