@@ -78,7 +78,7 @@ type endpoint struct {
 
 // endpoints reads the running node container's networks and addresses.
 func (k KindContainer) endpoints(ctx context.Context, node string) (map[string]endpoint, error) {
-	out, err := k.docker(ctx, "inspect", "--format", "{{json .NetworkSettings.Networks}}", node)
+	out, err := k.docker(ctx, "inspect", "--format", "{{json .NetworkSettings.Networks}}", "--type", "container", node)
 	if err != nil {
 		return nil, err
 	}
@@ -194,7 +194,7 @@ func isShortID(s string) bool {
 // Reboot restarts the node's container and returns when it runs again.
 func (k KindContainer) Reboot(ctx context.Context, node string) (Event, error) {
 	ev := Event{Node: node, Method: k.Method()}
-	before, err := k.docker(ctx, "inspect", "--format", "{{.State.StartedAt}}", node)
+	before, err := k.docker(ctx, "inspect", "--format", "{{.State.StartedAt}}", "--type", "container", node)
 	if err != nil {
 		return ev, fmt.Errorf("reboot node %q: %w", node, err)
 	}
@@ -225,7 +225,9 @@ func (k KindContainer) Reboot(ctx context.Context, node string) (Event, error) {
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			// Never leave a node down: start it even when interrupted.
+			// Never leave a node down: start it even when interrupted,
+			// on its own addresses.
+			_ = k.pinAddresses(octx, node, pins(nets), nets)
 			_, _ = k.docker(octx, "start", node)
 			return ev, fmt.Errorf("reboot node %q: interrupted while down: %w", node, ctx.Err())
 		case <-t.C:
@@ -239,7 +241,7 @@ func (k KindContainer) Reboot(ctx context.Context, node string) (Event, error) {
 		return ev, fmt.Errorf("reboot node %q: start: %w", node, err)
 	}
 	ev.Returned = time.Now()
-	after, err := k.docker(octx, "inspect", "--format", "{{.State.StartedAt}}", node)
+	after, err := k.docker(octx, "inspect", "--format", "{{.State.StartedAt}}", "--type", "container", node)
 	if err != nil {
 		return ev, fmt.Errorf("reboot node %q: %w", node, err)
 	}

@@ -10,7 +10,8 @@ import (
 
 // fakeDocker writes a docker stand-in that logs its argv to log, answers
 // `inspect` of the networks with nets and of the state with state
-// ("true kindcluster"), and refuses `network connect --ip` when refuseIP.
+// ("true kindcluster"; none: no such container), lists the cluster's
+// nodes on networks kind and bridge2, and refuses `network connect --ip` when refuseIP.
 func fakeDocker(t *testing.T, nets, state string, refuseIP bool) (argv []string, log string) {
 	t.Helper()
 	dir := t.TempDir()
@@ -19,9 +20,11 @@ func fakeDocker(t *testing.T, nets, state string, refuseIP bool) (argv []string,
 	if refuseIP {
 		refuse = `case "$*" in "network connect --ip"*) echo "user specified IP address is supported only when connecting to networks with user configured subnets" >&2; exit 1;; esac`
 	}
-	script := "#!/bin/sh\necho \"$*\" >> " + log + "\n" + refuse + "\n" +
-		"case \"$1 $3\" in \"inspect {{json .NetworkSettings.Networks}}\") cat " + filepath.Join(dir, "nets") + ";;\n" +
-		"\"inspect {{.State.Running}}\"*) cat " + filepath.Join(dir, "state") + ";; esac\n"
+	// The script works in its own directory: test names make odd paths.
+	script := "#!/bin/sh\ncd \"$(dirname \"$0\")\" || exit 1\necho \"$*\" >> log\n" + refuse + "\n" +
+		"case \"$1 $3\" in \"inspect {{json .NetworkSettings.Networks}}\") cat nets;;\n" +
+		"\"inspect {{.State.Running}}\"*) [ -s state ] || { echo 'Error: No such container: lab-worker' >&2; exit 1; }; cat state;;\n" +
+		"\"ps --filter\") echo kind; echo kind,bridge2;; esac\n"
 	for name, content := range map[string]string{"nets": nets, "state": state} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
 			t.Fatal(err)
@@ -128,6 +131,13 @@ func TestRecover(t *testing.T) {
 		{name: "another cluster's node: refused", nets: stopped, state: "false prod", cluster: "lab", journal: journal,
 			err: `container lab-worker is a node of kind cluster "prod", not "lab"`},
 		{name: "not a kind node: refused", nets: stopped, state: "false ", journal: journal, err: "is not a kind node"},
+		{name: "a network of none of the cluster's nodes: refused", nets: stopped, state: "false lab", journal: map[string]string{
+			JournalNetworks: `[{"network":"host-admin","ip":"10.0.0.9"}]`},
+			err: `network "host-admin" is none of kind cluster lab's`},
+		{name: "a network of another node of the cluster: connected", nets: `{}`, state: "false lab", journal: map[string]string{
+			JournalNetworks: `[{"network":"bridge2","ip":"10.0.0.9"}]`},
+			said: "started its stopped container again", want: []string{"network connect --ip 10.0.0.9 bridge2 lab-worker", "start lab-worker"}},
+		{name: "no such container (its cluster went): nothing to do", nets: stopped, state: "", journal: journal},
 		{name: "a journal that is not pvreboot's: refused before docker runs", nets: stopped, state: "false lab", journal: map[string]string{
 			JournalNetworks: `[{"network":"--driver=x","ip":"172.30.0.7; reboot","aliases":["-x"]}]`},
 			err: `network "--driver=x": not a Docker network name`},
@@ -154,7 +164,7 @@ func TestRecover(t *testing.T) {
 			}
 			var got []string
 			for _, c := range dockerCalls(t, log, 0) {
-				if !strings.HasPrefix(c, "inspect ") {
+				if !strings.HasPrefix(c, "inspect ") && !strings.HasPrefix(c, "ps ") {
 					got = append(got, c)
 				}
 			}

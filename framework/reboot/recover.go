@@ -86,6 +86,24 @@ func parseJournal(journal map[string]string) ([]pin, error) {
 	return ps, errors.Join(errs...)
 }
 
+// clusterNetworks are the Docker networks the node containers of kind
+// cluster are on.
+func (k KindContainer) clusterNetworks(ctx context.Context, cluster string) (map[string]bool, error) {
+	out, err := k.docker(ctx, "ps", "--all", "--filter", "label="+kindLabelCluster+"="+cluster, "--format", "{{.Networks}}")
+	if err != nil {
+		return nil, fmt.Errorf("networks of kind cluster %s: %w", cluster, err)
+	}
+	nets := map[string]bool{}
+	for _, line := range strings.Fields(out) {
+		for _, n := range strings.Split(line, ",") {
+			if n != "" {
+				nets[n] = true
+			}
+		}
+	}
+	return nets, nil
+}
+
 // Recover starts a kind node container left stopped by a run that died
 // during its restart, with its addresses pinned as the journal says. Only a
 // container labelled as a node of k.Cluster (of any kind cluster when
@@ -95,7 +113,10 @@ func (k KindContainer) Recover(ctx context.Context, node string, journal map[str
 	if err != nil {
 		return "", fmt.Errorf("bring back node %q: %w", node, err)
 	}
-	out, err := k.docker(ctx, "inspect", "--format", `{{.State.Running}} {{index .Config.Labels "`+kindLabelCluster+`"}}`, node)
+	out, err := k.docker(ctx, "inspect", "--format", `{{.State.Running}} {{index .Config.Labels "`+kindLabelCluster+`"}}`, "--type", "container", node)
+	if err != nil && strings.Contains(err.Error(), "No such container") {
+		return "", nil // gone with its cluster: nothing to start
+	}
 	if err != nil {
 		return "", fmt.Errorf("bring back node %q: %w", node, err)
 	}
@@ -114,6 +135,20 @@ func (k KindContainer) Recover(ctx context.Context, node string, journal map[str
 	have, err := k.endpoints(ctx, node)
 	if err != nil {
 		return "", fmt.Errorf("bring back node %q: %w", node, err)
+	}
+	// Only the cluster's own networks: a journal is data from the
+	// cluster, and must not attach the node anywhere else.
+	ours, err := k.clusterNetworks(ctx, cluster)
+	if err != nil {
+		return "", fmt.Errorf("bring back node %q: %w", node, err)
+	}
+	for name := range have {
+		ours[name] = true
+	}
+	for _, p := range ps {
+		if !ours[p.Network] {
+			return "", fmt.Errorf("bring back node %q: journal %s: network %q is none of kind cluster %s's", node, JournalNetworks, p.Network, cluster)
+		}
 	}
 	if err := k.pinAddresses(ctx, node, ps, have); err != nil {
 		return "", fmt.Errorf("bring back node %q: %w", node, err)

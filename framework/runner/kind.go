@@ -130,6 +130,9 @@ func bringBackKindNodes(ctx context.Context, c *kindprovider.Cluster, ks KindSet
 			fmt.Fprintf(ks.Progress, "Kind cluster %q: %s\n", c.Name(), s)
 		}
 	}
+	if errors.Is(err, ErrRebootInProgress) {
+		return fmt.Errorf("%w: %w", kindprovider.ErrInUse, err)
+	}
 	return err
 }
 

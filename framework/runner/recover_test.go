@@ -104,17 +104,33 @@ func runDiedInReboot(t *testing.T, lease time.Duration) (*fake.Clientset, ledger
 	return c, rb
 }
 
+// setRenewed sets run's heartbeat; safe from any goroutine (t.Error).
 func setRenewed(t *testing.T, c kubernetes.Interface, run string, at time.Time) {
 	t.Helper()
 	ctx := context.Background()
 	lease, err := c.CoordinationV1().Leases(ledger.Namespace).Get(ctx, ledger.LeaseName(run), metav1.GetOptions{})
 	if err != nil {
-		t.Fatal(err)
+		t.Error(err)
+		return
 	}
 	lease.Spec.RenewTime = &metav1.MicroTime{Time: at}
 	if _, err := c.CoordinationV1().Leases(ledger.Namespace).Update(ctx, lease, metav1.UpdateOptions{}); err != nil {
+		t.Error(err)
+	}
+}
+
+// liveRebootOf opens live run run's ledger, rebooting n1, its lease
+// long.
+func liveRebootOf(t *testing.T, c kubernetes.Interface, run string, lease time.Duration) *ledger.Ledger {
+	t.Helper()
+	l, err := ledger.Open(context.Background(), ledger.Options{Client: c, Run: run, Cluster: "lab", Scenario: "s", Holder: "test:2", LeaseDuration: lease})
+	if err != nil {
 		t.Fatal(err)
 	}
+	if err := l.Add(context.Background(), ledger.Item{Kind: ledger.KindReboot, Name: "n1", Node: "n1", Detail: map[string]string{ledger.DetailMethod: "kind-restart"}}); err != nil {
+		t.Fatal(err)
+	}
+	return l
 }
 
 func sweptText(swept []Swept) string {
@@ -219,29 +235,85 @@ func TestBringBackNodes(t *testing.T) {
 	t.Run("a live run brings it back", func(t *testing.T) {
 		t.Parallel()
 		c, _ := runDiedInReboot(t, 0)
+		setRenewed(t, c, "dddd", time.Now().Add(time.Hour)) // live throughout
 		box := &nodeBox{t: t, c: c, down: true}
-		stop := make(chan struct{})
-		go func() { // the run's heartbeat, and its own start of the node
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				case <-time.After(300 * time.Millisecond):
-				}
-				setRenewed(t, c, "dddd", time.Now())
-				if i == 5 {
-					box.mu.Lock()
-					box.down = false
-					box.mu.Unlock()
-				}
-			}
-		}()
-		defer close(stop)
+		time.AfterFunc(time.Second, func() { // the run's own start of the node
+			box.mu.Lock()
+			box.down = false
+			box.mu.Unlock()
+		})
 		said, err := BringBackNodes(ctx, c, box)
 		if err != nil || len(said) != 0 || box.starts != 0 {
 			t.Errorf("said %q, err %v, %d starts: want the live run's node left to it", said, err, box.starts)
 		}
 	})
+	t.Run("a live run keeps it down too long", func(t *testing.T) {
+		t.Parallel()
+		c, _ := runDiedInReboot(t, 0)
+		setRenewed(t, c, "dddd", time.Now().Add(time.Hour))
+		box := &nodeBox{t: t, c: c, down: true}
+		bctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		defer cancel()
+		_, err := BringBackNodes(bctx, c, box)
+		if !errors.Is(err, ErrRebootInProgress) || box.starts != 0 {
+			t.Errorf("err %v, %d starts: want ErrRebootInProgress (the cluster is in use) and the node left down", err, box.starts)
+		}
+	})
+	t.Run("a dead run's old record of a node a live run is rebooting", func(t *testing.T) {
+		t.Parallel()
+		c, _ := runDiedInReboot(t, time.Hour) // dead an hour, its item stale
+		box := &nodeBox{t: t, c: c, down: true}
+		liveRebootOf(t, c, "eeee", time.Hour)
+		bctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		defer cancel()
+		_, err := BringBackNodes(bctx, c, box)
+		if box.starts != 0 {
+			t.Errorf("started the node a live run has down (err %v)", err)
+		}
+	})
+}
+
+// A dead run's record of a reboot does not bring back a node that a live
+// run has down now: the sweep says so and keeps the record.
+func TestSweepLeavesANodeALiveRunIsRebooting(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c, _ := runDiedInReboot(t, time.Hour)
+	box := &nodeBox{t: t, c: c, down: true}
+	liveRebootOf(t, c, "eeee", time.Hour)
+	swept, err := Sweep(ctx, SweepOptions{Client: c, Recover: box})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if box.starts != 0 {
+		t.Error("the sweep started a node a live run has down")
+	}
+	if text := sweptText(swept); !strings.Contains(text, "run dddd still holds it (live run eeee is rebooting the node)") {
+		t.Errorf("the sweep does not say why it left the node:\n%s", text)
+	}
+}
+
+// A run whose reboot failed with the node down brings it back in its own
+// cleanup, before its volumes' node side (which needs the node).
+func TestCleanupBringsBackTheRunsNode(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c := fake.NewClientset(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}})
+	heartbeat(t, c, corev1.ConditionUnknown, time.Now().Add(-time.Hour))
+	box := &nodeBox{t: t, c: c, down: true}
+	l := liveRebootOf(t, c, "1a2b", time.Minute)
+	r := &Run{cfg: Config{Client: c, Rebooter: &rebootRecorder{nodeBox: box, l: l}, Nodes: &nodeScript{}, Progress: io.Discard}, id: "1a2b", start: time.Now(), node: "n1", ledger: l}
+	var left []string
+	r.bringBackOwnNode(ctx, func(item string, err error) { left = append(left, item+": "+err.Error()) })
+	if box.starts != 1 || len(left) != 0 {
+		t.Errorf("%d starts, left %q: want the node started once", box.starts, left)
+	}
+	if items := l.Items(); len(items) != 0 {
+		t.Errorf("ledger holds %v once the node is back", items)
+	}
+	if !r.nodeReady(ctx) {
+		t.Error("the node is not Ready after its start")
+	}
 }
 
 // rebootRecorder is a kind-restart rebooter of n1 that checks the run's

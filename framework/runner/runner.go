@@ -964,6 +964,41 @@ func (r *Run) rebootOnce(ctx context.Context) error {
 	return nil
 }
 
+// cleanupRebootTimeout bounds bringing back a node the run left down: a
+// start and its kubelet's first heartbeat (nodeBackTimeout).
+const cleanupRebootTimeout = nodeBackTimeout + time.Minute
+
+// bringBackOwnNode starts the node again when the run's reboot left it
+// down (the item is still in its ledger), and forgets the reboot once it
+// is back.
+func (r *Run) bringBackOwnNode(ctx context.Context, leave func(item string, err error)) {
+	if r.ledger == nil {
+		return
+	}
+	o := SweepOptions{Client: r.cfg.Client, Recover: recoverer(r.cfg)}
+	for _, it := range r.ledger.Items() {
+		if it.Kind != ledger.KindReboot {
+			continue
+		}
+		var said string
+		var back bool
+		err := bounded(ctx, cleanupRebootTimeout, func(ctx context.Context) error {
+			var err error
+			said, back, err = bringBack(ctx, o, it)
+			return err
+		})
+		if said != "" {
+			r.progress("node %s: %s", it.Node, said)
+		}
+		switch {
+		case err != nil:
+			leave(it.String(), err)
+		case back:
+			r.forget(ctx, it)
+		}
+	}
+}
+
 // recoverer is the configuration's rebooter when it can bring back a node
 // left down half way through a reboot, else nil.
 func recoverer(cfg Config) reboot.Recoverer {
@@ -1197,6 +1232,9 @@ func (r *Run) cleanup(ctx context.Context) error {
 		r.progress("keeping namespace %s, PVs and backings (--keep); `pvreboot cleanup --run %s` removes them", r.ns, r.id)
 		return errors.Join(errs...)
 	}
+	// A node the run left down (its reboot failed half way) is brought
+	// back first: its volumes' node side needs it.
+	r.bringBackOwnNode(ctx, leave)
 	nodeUp := r.nodeReady(ctx)
 	if !nodeUp && len(r.volumes) > 0 {
 		r.progress("node %s is not Ready: its side of the volumes stays for `pvreboot cleanup --run %s` once it is back", r.node, r.id)

@@ -130,7 +130,7 @@ func Sweep(ctx context.Context, o SweepOptions) ([]Swept, error) {
 	}
 	// A node a dead run left down first: its pods cannot go, nor its
 	// volumes' node side, until it is back.
-	s, rebootsTried := recoverDeadReboots(ctx, o, records, live, &errs)
+	s, rebootsTried := recoverDeadReboots(ctx, o, records, live, rebootingNodes(records, live), &errs)
 	swept = append(swept, s...)
 	var stale []corev1.Namespace
 	why := map[string]string{}
@@ -371,7 +371,7 @@ func undoDeadFaults(ctx context.Context, o SweepOptions, records []ledger.Record
 // o.Run, a run whose ledger exists only in StateDir is finished too. A
 // fault change or backing of a held volume stays.
 func finishLedgers(ctx context.Context, o SweepOptions, prov *localpv.Provisioner, records []ledger.Record, live map[string]bool,
-	nodeLeft map[string]map[string]bool, held faultHolds, rebootsTried map[string]bool, errs *[]error) []Swept {
+	nodeLeft map[string]map[string]bool, held faultHolds, rebootsTried map[string]string, errs *[]error) []Swept {
 	var swept []Swept
 	for _, run := range deadRuns(o, records, live) {
 		l, err := ledger.Load(ctx, o.Client, o.StateDir, run)
@@ -391,9 +391,9 @@ func finishLedgers(ctx context.Context, o SweepOptions, prov *localpv.Provisione
 				// next sweep.
 				swept = append(swept, Swept{What: "ledger item", Name: it.String(), Why: "run " + run + " still holds it (a fault's change on it is not undone)"})
 				continue
-			case it.Kind == ledger.KindReboot && rebootsTried[run+" "+it.Node]:
-				// Tried once above: the node is not back.
-				swept = append(swept, Swept{What: "ledger item", Name: it.String(), Why: "run " + run + " still holds it (the node is not back)"})
+			case it.Kind == ledger.KindReboot && rebootsTried[run+" "+it.Node] != "":
+				// Tried once above, or left to a live run.
+				swept = append(swept, Swept{What: "ledger item", Name: it.String(), Why: "run " + run + " still holds it (" + rebootsTried[run+" "+it.Node] + ")"})
 				continue
 			}
 			ok, err := itemGone(ctx, o, prov, it, nodeLeft)
@@ -657,8 +657,9 @@ const nodeBackTimeout = 3 * time.Minute
 // recoverDeadReboots brings back the nodes dead runs left down during their
 // reboots and forgets those that are back. It returns the reboots tried
 // (run and node), back or not.
-func recoverDeadReboots(ctx context.Context, o SweepOptions, records []ledger.Record, live map[string]bool, errs *[]error) ([]Swept, map[string]bool) {
-	tried := map[string]bool{}
+func recoverDeadReboots(ctx context.Context, o SweepOptions, records []ledger.Record, live map[string]bool, rebooting map[string]string,
+	errs *[]error) ([]Swept, map[string]string) {
+	tried := map[string]string{}
 	var swept []Swept
 	for _, run := range deadRuns(o, records, live) {
 		l, err := ledger.Load(ctx, o.Client, o.StateDir, run)
@@ -670,7 +671,15 @@ func recoverDeadReboots(ctx context.Context, o SweepOptions, records []ledger.Re
 			if it.Kind != ledger.KindReboot {
 				continue
 			}
-			tried[run+" "+it.Node] = true
+			if other, ok := rebooting[it.Node]; ok {
+				// Down, if it is, for a live run's reboot: its to bring back.
+				tried[run+" "+it.Node] = "live run " + other + " is rebooting the node"
+				continue
+			}
+			tried[run+" "+it.Node] = "the node is not back"
+			if o.DryRun {
+				tried[run+" "+it.Node] = "its node is to be brought back first"
+			}
 			said, ok, err := bringBack(ctx, o, it)
 			if said != "" {
 				swept = append(swept, Swept{What: "node", Name: it.Node, Why: said + ": run " + run + " died during its " + it.Detail[ledger.DetailMethod] + " reboot"})
@@ -690,6 +699,22 @@ func recoverDeadReboots(ctx context.Context, o SweepOptions, records []ledger.Re
 		}
 	}
 	return swept, tried
+}
+
+// rebootingNodes are the nodes live runs are rebooting: node to run.
+func rebootingNodes(records []ledger.Record, live map[string]bool) map[string]string {
+	out := map[string]string{}
+	for _, rec := range records {
+		if !live[rec.Run] {
+			continue
+		}
+		for _, it := range rec.Items {
+			if it.Kind == ledger.KindReboot {
+				out[it.Node] = rec.Run
+			}
+		}
+	}
+	return out
 }
 
 // bringBack starts a node a run left down during its reboot when
@@ -743,11 +768,17 @@ func BringBackNodes(ctx context.Context, c kubernetes.Interface, rc reboot.Recov
 		errs = append(errs, fmt.Errorf("list runs' ledgers: %w", err))
 	}
 	var said []string
+	now := time.Now()
+	live := map[string]bool{}
+	for _, rec := range records {
+		live[rec.Run] = rec.Live(now)
+	}
+	rebooting := rebootingNodes(records, live)
 	for _, rec := range records {
 		if len(recoverable(rec, rc)) == 0 {
 			continue
 		}
-		if rec.Live(time.Now()) {
+		if live[rec.Run] {
 			dead, err := awaitNodesOrDeath(ctx, c, rc, rec)
 			if err != nil {
 				errs = append(errs, err)
@@ -759,6 +790,9 @@ func BringBackNodes(ctx context.Context, c kubernetes.Interface, rc reboot.Recov
 			rec = *dead
 		}
 		for _, it := range recoverable(rec, rc) {
+			if other, ok := rebooting[it.Node]; ok && other != rec.Run {
+				continue // down, if it is, for a live run's reboot
+			}
 			s, err := rc.Recover(ctx, it.Node, it.Detail, false)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("run %s died during its %s reboot of node %s: %w", rec.Run, it.Detail[ledger.DetailMethod], it.Node, err))
@@ -771,6 +805,9 @@ func BringBackNodes(ctx context.Context, c kubernetes.Interface, rc reboot.Recov
 	}
 	return said, errors.Join(errs...)
 }
+
+// ErrRebootInProgress is a node down for a live run's reboot.
+var ErrRebootInProgress = errors.New("a reboot is in progress")
 
 // awaitPoll is how often awaitNodesOrDeath looks again.
 const awaitPoll = 2 * time.Second
@@ -797,12 +834,12 @@ func awaitNodesOrDeath(ctx context.Context, c kubernetes.Interface, rc reboot.Re
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("node %s is down and live run %s (held by %s) holds it in its reboot: %w", strings.Join(down, ", "), rec.Run, rec.Holder, ctx.Err())
+			return nil, fmt.Errorf("%w: node %s is down and live run %s (held by %s) holds it in its reboot: %w", ErrRebootInProgress, strings.Join(down, ", "), rec.Run, rec.Holder, ctx.Err())
 		case <-t.C:
 		}
 		records, err := ledger.List(ctx, c)
 		if err != nil {
-			return nil, fmt.Errorf("list runs' ledgers: %w", err)
+			continue // the API server may be restarting: the run is still live as far as is known
 		}
 		i := slices.IndexFunc(records, func(r ledger.Record) bool { return r.Run == rec.Run })
 		if i < 0 {

@@ -57,6 +57,10 @@ func New(log *slog.Logger, progress io.Writer) *Provider {
 	}
 }
 
+// ErrInUse marks a cluster that must not be replaced, whatever its health:
+// a live run has a node of it down (see CreateOptions.BeforeReuse).
+var ErrInUse = errors.New("a live run is using it")
+
 // CreateOptions describe a cluster to create.
 type CreateOptions struct {
 	Name       string
@@ -82,7 +86,8 @@ type CreateOptions struct {
 	// BeforeReuse, with Reuse, is called on an existing cluster before it
 	// is judged: the runner starts there the nodes that dead runs left
 	// stopped during their reboots, which would otherwise have the cluster
-	// replaced. Its error is reported, and the cluster judged as it is.
+	// replaced. Its error is reported, and the cluster judged as it is;
+	// one wrapping ErrInUse keeps the cluster from being replaced.
 	BeforeReuse func(ctx context.Context, c *Cluster) error
 }
 
@@ -178,8 +183,11 @@ func (p *Provider) Create(ctx context.Context, o CreateOptions) (*Cluster, error
 			return nil, fmt.Errorf("create kind cluster %q: a cluster of that name exists (delete it, or reuse it)", o.Name)
 		}
 		c := &Cluster{name: o.Name, p: p}
+		var inUse error
 		if o.BeforeReuse != nil {
-			if err := o.BeforeReuse(ctx, c); err != nil {
+			if err := o.BeforeReuse(ctx, c); errors.Is(err, ErrInUse) {
+				inUse = err
+			} else if err != nil {
 				fmt.Fprintf(p.progress, "Kind cluster %q: %v\n", o.Name, err)
 			}
 		}
@@ -193,6 +201,9 @@ func (p *Provider) Create(ctx context.Context, o CreateOptions) (*Cluster, error
 		}
 		if !o.ReplaceUnhealthy {
 			return nil, fmt.Errorf("reuse kind cluster %q: %w", o.Name, err)
+		}
+		if inUse != nil {
+			return nil, fmt.Errorf("reuse kind cluster %q: %w; not replaced: %w", o.Name, err, inUse)
 		}
 		// Never someone else's: only a cluster pvreboot created is replaced.
 		if oerr := p.checkOwned(ctx, o.Name, "replace"); oerr != nil {
