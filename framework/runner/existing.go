@@ -52,20 +52,9 @@ func Existing(ctx context.Context, s *scenario.Scenario, es ExistingSetup) (Conf
 		return Config{}, err
 	}
 	s.Spec.Cluster.Nodes = scenario.NodeSelection{Names: names[:1]}
-	node, err := c.Client.CoreV1().Nodes().Get(ctx, names[0], metav1.GetOptions{})
+	kindCluster, err := LoadProbeOnKindNode(ctx, c.Client, names[0], es.ProbeImage, es.Log, es.Progress)
 	if err != nil {
 		return Config{}, err
-	}
-	kindCluster := ""
-	if rest, ok := strings.CutPrefix(node.Spec.ProviderID, "kind://docker/"); ok {
-		kindCluster = strings.Split(rest, "/")[0]
-		kc, err := kindprovider.New(es.Log, es.Progress).Get(ctx, kindCluster)
-		if err != nil {
-			return Config{}, fmt.Errorf("node %s is a kind node of cluster %s: %w", node.Name, kindCluster, err)
-		}
-		if err := kc.LoadImage(ctx, es.ProbeImage, node.Name); err != nil {
-			return Config{}, err
-		}
 	}
 	pe, closeFn, err := NodeHelpers(ctx, c.Client, c.RESTConfig, es.ProbeImage)
 	if err != nil {
@@ -75,7 +64,7 @@ func Existing(ctx context.Context, s *scenario.Scenario, es ExistingSetup) (Conf
 	switch m := s.Spec.Reboot.Method; m {
 	case scenario.RebootKindRestart, scenario.RebootKindKill:
 		if kindCluster == "" {
-			rb = unavailable{method: m + " (node " + node.Name + " is not a kind node)"}
+			rb = unavailable{method: m + " (node " + names[0] + " is not a kind node)"}
 		} else {
 			rb = reboot.KindContainer{Cluster: kindCluster, Kill: m == scenario.RebootKindKill, Down: s.Spec.Reboot.Down.Duration, Log: es.Log}
 		}
@@ -94,6 +83,30 @@ func Existing(ctx context.Context, s *scenario.Scenario, es ExistingSetup) (Conf
 	}
 	return Config{Scenario: s, Client: c.Client, RESTConfig: c.RESTConfig, Nodes: pe, Rebooter: rb, ProbeImage: es.ProbeImage,
 		ClusterName: c.Name(), Provider: "existing", Log: es.Log, Progress: es.Progress, Close: closeFn, HelperNamespace: pe.Namespace}, nil
+}
+
+// LoadProbeOnKindNode loads the probe image into node when it is a kind node
+// (providerID kind://docker/CLUSTER/...) of a cluster on this host's
+// engine, where no registry may serve it, and returns the kind cluster's
+// name; other nodes pull it, and get "".
+func LoadProbeOnKindNode(ctx context.Context, c kubernetes.Interface, node, image string, log *slog.Logger, progress io.Writer) (string, error) {
+	n, err := c.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+	if err != nil {
+		return "", err
+	}
+	rest, ok := strings.CutPrefix(n.Spec.ProviderID, "kind://docker/")
+	if !ok {
+		return "", nil
+	}
+	cluster := strings.Split(rest, "/")[0]
+	kc, err := kindprovider.New(log, progress).Get(ctx, cluster)
+	if err != nil {
+		return "", fmt.Errorf("node %s is a kind node of cluster %s: %w", node, cluster, err)
+	}
+	if err := kc.LoadImage(ctx, image, node); err != nil {
+		return "", err
+	}
+	return cluster, nil
 }
 
 // ExistingForPlan opens a cluster from a kubeconfig for --dry-run and

@@ -372,3 +372,20 @@ func TestRebootIsInTheLedgerWhileTheNodeIsDown(t *testing.T) {
 		t.Errorf("ledger after the node is back: %v, want nothing", items)
 	}
 }
+
+// The probe image is loaded only into a kind node (providerID kind://), of
+// the cluster its providerID names; any other node pulls it.
+func TestLoadProbeOnKindNode(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c := fake.NewClientset(
+		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "gke-1"}, Spec: corev1.NodeSpec{ProviderID: "gce://proj/zone/gke-1"}},
+		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "lab-worker"}, Spec: corev1.NodeSpec{ProviderID: "kind://docker/pvreboot-no-such-cluster/lab-worker"}})
+	if cluster, err := LoadProbeOnKindNode(ctx, c, "gke-1", "pvreboot/copyprobe:x", nil, io.Discard); cluster != "" || err != nil {
+		t.Errorf("a GCE node: cluster %q, err %v; want neither", cluster, err)
+	}
+	_, err := LoadProbeOnKindNode(ctx, c, "lab-worker", "pvreboot/copyprobe:x", nil, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "node lab-worker is a kind node of cluster pvreboot-no-such-cluster") {
+		t.Errorf("a kind node of a cluster not on this engine: err %v", err)
+	}
+}

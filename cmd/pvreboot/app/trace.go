@@ -18,6 +18,7 @@ import (
 	"github.com/pvreboot/pvreboot/framework/trace"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -67,8 +68,9 @@ func newTraceCmd(g *globals) *cobra.Command {
 			"and the output says how many calls lost their per-call sample when the ring buffer was full.\n\n" +
 			"Where it runs: for a kind cluster (--name) on this host, which shares the node's kernel and must be\n" +
 			"root. For a cluster from a kubeconfig (--kubeconfig/--context) in a privileged hostPID helper pod on\n" +
-			"the pod's node, made from --probe-image (its copyprobe trace-agent), in a namespace of its own that\n" +
-			"is removed at the end; the windows of the command's runs are marked on the node's clock.",
+			"the pod's node, made from --probe-image (its copyprobe trace-agent; loaded into the node first when it\n" +
+			"is a kind node of this host's engine), in a namespace of its own that is removed at the end; the\n" +
+			"windows of the command's runs are marked on the node's clock.",
 		Example: `  # BusyBox cp in the workload pod, per sendfile call
   pvreboot trace --pod pvreboot-1a2b/pvreboot-workload --syscalls sendfile -- /bin/busybox cp /data/src /data/dst
   # whatever the container does for 30 s, reads and writes only, as JSON
@@ -88,6 +90,16 @@ func newTraceCmd(g *globals) *cobra.Command {
 			o := runner.PodTraceOptions{Client: client, RESTConfig: rc, Namespace: f.ns, Pod: f.pod, Container: f.container,
 				Syscalls: f.calls, Command: f.command, Runs: f.runs, Duration: f.duration}
 			if f.existing() {
+				// A kind cluster's node has no registry to pull the helper's image from.
+				pod, err := client.CoreV1().Pods(f.ns).Get(ctx, f.pod, metav1.GetOptions{})
+				if err != nil {
+					return fmt.Errorf("trace pod %s/%s: %w", f.ns, f.pod, err)
+				}
+				if pod.Spec.NodeName != "" {
+					if _, err := runner.LoadProbeOnKindNode(ctx, client, pod.Spec.NodeName, f.probeImage, g.logger(), g.s.Err); err != nil {
+						return err
+					}
+				}
 				pe, closeHelpers, err := runner.NodeHelpers(ctx, client, rc, f.probeImage)
 				if err != nil {
 					return err
