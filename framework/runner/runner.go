@@ -1325,6 +1325,9 @@ func (r *Run) cleanup(ctx context.Context) error {
 			o.NodeNames = []string{r.node}
 		}
 		for _, it := range r.ledger.Items() {
+			if it.Kind == ledger.KindReboot {
+				continue // tried first, by bringBackOwnNode, and left there if not back
+			}
 			if (it.Kind == ledger.KindFault && held.has(r.id, it.Node, ChangeOfItem(it).Volume())) ||
 				(it.Kind == ledger.KindBacking && held.has(r.id, it.Node, it.Name)) {
 				// Left above, and not to be tried again without its

@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -391,9 +392,11 @@ func finishLedgers(ctx context.Context, o SweepOptions, prov *localpv.Provisione
 				// next sweep.
 				swept = append(swept, Swept{What: "ledger item", Name: it.String(), Why: "run " + run + " still holds it (a fault's change on it is not undone)"})
 				continue
-			case it.Kind == ledger.KindReboot && rebootsTried[run+" "+it.Node] != "":
-				// Tried once above, or left to a live run.
-				swept = append(swept, Swept{What: "ledger item", Name: it.String(), Why: "run " + run + " still holds it (" + rebootsTried[run+" "+it.Node] + ")"})
+			case it.Kind == ledger.KindReboot:
+				// Tried once above (those back are forgotten), or left to a
+				// live run.
+				why := cmp.Or(rebootsTried[run+" "+it.Node], "the node is not back")
+				swept = append(swept, Swept{What: "ledger item", Name: it.String(), Why: "run " + run + " still holds it (" + why + ")"})
 				continue
 			}
 			ok, err := itemGone(ctx, o, prov, it, nodeLeft)
@@ -459,9 +462,6 @@ func itemGone(ctx context.Context, o SweepOptions, prov *localpv.Provisioner, it
 		return err == nil || apierrors.IsNotFound(err), ignoreNotFound(err)
 	case ledger.KindFault:
 		return faultItemGone(ctx, o, it)
-	case ledger.KindReboot:
-		_, back, err := bringBack(ctx, o, it)
-		return back, err
 	case ledger.KindBacking:
 		if o.Nodes == nil || !slices.Contains(o.NodeNames, it.Node) {
 			return false, nil // needs the node: a sweep with it
@@ -661,7 +661,16 @@ func recoverDeadReboots(ctx context.Context, o SweepOptions, records []ledger.Re
 	errs *[]error) ([]Swept, map[string]string) {
 	tried := map[string]string{}
 	var swept []Swept
+	withReboot := map[string]bool{} // runs whose listed record names a reboot
+	listed := map[string]bool{}
+	for _, rec := range records {
+		listed[rec.Run] = true
+		withReboot[rec.Run] = slices.ContainsFunc(rec.Items, func(it ledger.Item) bool { return it.Kind == ledger.KindReboot })
+	}
 	for _, run := range deadRuns(o, records, live) {
+		if listed[run] && !withReboot[run] {
+			continue // nothing to bring back: no need to load it
+		}
 		l, err := ledger.Load(ctx, o.Client, o.StateDir, run)
 		if err != nil {
 			continue // finishLedgers reports it
@@ -826,26 +835,30 @@ func awaitNodesOrDeath(ctx context.Context, c kubernetes.Interface, rc reboot.Re
 				down = append(down, it.Node)
 			}
 		}
-		switch {
-		case len(down) == 0:
+		if len(down) == 0 {
 			return nil, nil
-		case !rec.Live(time.Now()):
-			return &rec, nil
+		}
+		// The ledgers are read again only once the lease known here has
+		// expired: a heartbeat may have renewed it meanwhile.
+		if !rec.Live(time.Now()) {
+			records, err := ledger.List(ctx, c)
+			if err == nil {
+				i := slices.IndexFunc(records, func(r ledger.Record) bool { return r.Run == rec.Run })
+				if i < 0 {
+					return nil, nil // closed: its node is the run's no longer
+				}
+				if rec = records[i]; !rec.Live(time.Now()) {
+					return &rec, nil
+				}
+			}
+			// Unreadable (the API server may be restarting): live as far
+			// as is known.
 		}
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("%w: node %s is down and live run %s (held by %s) holds it in its reboot: %w", ErrRebootInProgress, strings.Join(down, ", "), rec.Run, rec.Holder, ctx.Err())
 		case <-t.C:
 		}
-		records, err := ledger.List(ctx, c)
-		if err != nil {
-			continue // the API server may be restarting: the run is still live as far as is known
-		}
-		i := slices.IndexFunc(records, func(r ledger.Record) bool { return r.Run == rec.Run })
-		if i < 0 {
-			return nil, nil
-		}
-		rec = records[i]
 	}
 }
 
