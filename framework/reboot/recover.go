@@ -38,7 +38,7 @@ var dockerName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
 
 // Recovers: a node restarted or killed as a kind node container.
 func (k KindContainer) Recovers(method string) bool {
-	return method == "kind-restart" || method == "kind-kill"
+	return method == KindContainer{}.Method() || method == KindContainer{Kill: true}.Method()
 }
 
 // Journal keeps the node container's addresses: a run killed after the

@@ -1213,6 +1213,9 @@ func (r *Run) cleanup(ctx context.Context) error {
 		r.emit(Left, StepCleanup, item, err)
 	}
 	removed := func(item string) { r.emit(Removed, StepCleanup, item, nil) }
+	// A node the run left down (its reboot failed half way) is brought
+	// back first, even with --keep: its volumes' node side needs it.
+	r.bringBackOwnNode(ctx, leave)
 	// A node this run cordoned is uncordoned even with --keep.
 	if r.cordoned {
 		if err := bounded(ctx, uncordonTimeout, func(ctx context.Context) error { return drain.Uncordon(ctx, r.cfg.Client, r.node) }); err != nil {
@@ -1232,9 +1235,6 @@ func (r *Run) cleanup(ctx context.Context) error {
 		r.progress("keeping namespace %s, PVs and backings (--keep); `pvreboot cleanup --run %s` removes them", r.ns, r.id)
 		return errors.Join(errs...)
 	}
-	// A node the run left down (its reboot failed half way) is brought
-	// back first: its volumes' node side needs it.
-	r.bringBackOwnNode(ctx, leave)
 	nodeUp := r.nodeReady(ctx)
 	if !nodeUp && len(r.volumes) > 0 {
 		r.progress("node %s is not Ready: its side of the volumes stays for `pvreboot cleanup --run %s` once it is back", r.node, r.id)
@@ -1320,7 +1320,7 @@ func (r *Run) cleanup(ctx context.Context) error {
 	// What the ledger still names but is not there (recorded just before
 	// an interrupt stopped its creation) is forgotten; what is there stays.
 	if r.ledger != nil {
-		o := SweepOptions{Client: r.cfg.Client, Nodes: r.cfg.Nodes, Recover: recoverer(r.cfg)}
+		o := SweepOptions{Client: r.cfg.Client, Nodes: r.cfg.Nodes}
 		if nodeUp {
 			o.NodeNames = []string{r.node}
 		}
